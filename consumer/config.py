@@ -1,0 +1,72 @@
+"""Service settings from environment variables (12-factor); command-line flags may override them."""
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.topics import DEFAULT_TOPICS, Topics
+
+# Client settings that pass straight through to librdkafka: KAFKA_SASL_MECHANISM → sasl.mechanism.
+# Only these families, so unrelated KAFKA_* variables (KAFKA_HEAP, KAFKA_PORT) never reach the client.
+PASSTHROUGH_PREFIXES = ("KAFKA_SASL_", "KAFKA_SSL_", "KAFKA_SECURITY_", "KAFKA_CLIENT_ID")
+# KAFKA_CONFIG_<NAME> for anything else, e.g. KAFKA_CONFIG_FETCH_MAX_BYTES → fetch.max.bytes.
+GENERIC_PREFIX = "KAFKA_CONFIG_"
+SECRET_KEYS = ("password", "secret", "token", "key.pem", "private")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    kafka_bootstrap_servers: str = "localhost:9092"
+    redis_url: str = "redis://localhost:6379/0"
+    model_dir: Path = Path("artifacts/model")
+    consumer_group_id: str = "content-tagger"
+    topic_input: str = DEFAULT_TOPICS.input
+    topic_tagged: str = DEFAULT_TOPICS.tagged
+    topic_review: str = DEFAULT_TOPICS.review
+    topic_duplicate: str = DEFAULT_TOPICS.duplicate
+    topic_dead_letter: str = DEFAULT_TOPICS.dead_letter
+    metrics_port: int = 9108
+    metrics_host: str = "0.0.0.0"
+    dedup_key: str = "tagger:dedup"
+    dedup_retention_seconds: int = Field(7 * 24 * 3600, gt=0)
+    batch_size: int = Field(1000, gt=0)
+    poll_timeout_seconds: float = Field(0.05, gt=0)
+    max_message_bytes: int = Field(256 * 1024, gt=0)
+    redis_timeout_seconds: float = Field(2.0, gt=0)
+    redis_backoff_initial_seconds: float = Field(0.2, gt=0)
+    redis_backoff_max_seconds: float = Field(5.0, gt=0)
+    shutdown_timeout_seconds: float = Field(10.0, gt=0)
+    producer_linger_ms: float = Field(2.0, ge=0)
+    log_level: str = "INFO"
+    workers: int = Field(1, ge=1)
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(
+            input=self.topic_input,
+            tagged=self.topic_tagged,
+            review=self.topic_review,
+            duplicate=self.topic_duplicate,
+            dead_letter=self.topic_dead_letter,
+        )
+
+
+def kafka_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
+    environ = dict(os.environ if environ is None else environ)
+    conf: dict[str, str] = {}
+    for name, value in environ.items():
+        upper = name.upper()
+        if upper.startswith(GENERIC_PREFIX):
+            conf[upper.removeprefix(GENERIC_PREFIX).lower().replace("_", ".")] = value
+        elif upper.startswith(PASSTHROUGH_PREFIXES):
+            conf[upper.removeprefix("KAFKA_").lower().replace("_", ".")] = value
+    return conf
+
+
+def redacted(conf: dict[str, object]) -> dict[str, object]:
+    return {
+        k: ("***" if any(s in k.lower() for s in SECRET_KEYS) else v) for k, v in conf.items()
+    }

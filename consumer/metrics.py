@@ -1,0 +1,86 @@
+"""Prometheus metrics the service exports; the dashboard and alert rules query exactly these names."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+OUTCOMES = ("tagged", "review", "duplicate", "dead_letter")
+
+# Microseconds to tens of milliseconds: a fastText call is a few µs, a slow batch a few ms.
+CLASSIFY_BUCKETS = (
+    1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2,
+)
+END_TO_END_BUCKETS = (
+    1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0, 30.0, 60.0,
+)
+BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+
+
+class Metrics:
+    """One registry per process, so tests and multiple workers never share global state."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events = Counter(
+            "tagger_events", "Consumed events by final outcome.", ["outcome"], registry=r
+        )
+        self.tags = Counter(
+            "tagger_tags", "Classified events by predicted tag and route.", ["tag", "route"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "tagger_dead_letters", "Dead-lettered events by error code.", ["code"], registry=r
+        )
+        self.classification_seconds = Histogram(
+            "tagger_classification_seconds",
+            "Normalise + predict time per event.",
+            buckets=CLASSIFY_BUCKETS,
+            registry=r,
+        )
+        self.end_to_end_seconds = Histogram(
+            "tagger_end_to_end_seconds",
+            "Broker append timestamp of the input record to delivery of its output record.",
+            buckets=END_TO_END_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "tagger_batch_size", "Events per consumed batch.", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.batch_seconds = Histogram(
+            "tagger_batch_seconds",
+            "Time to process one batch, from poll return to outputs handed to the producer.",
+            buckets=CLASSIFY_BUCKETS[6:] + (0.1, 0.5, 1.0, 5.0),
+            registry=r,
+        )
+        self.dedup_seconds = Histogram(
+            "tagger_dedup_seconds",
+            "Redis round trip for one batch's dedup check.",
+            buckets=CLASSIFY_BUCKETS[4:] + (0.1, 0.5, 1.0),
+            registry=r,
+        )
+        self.redis_errors = Counter(
+            "tagger_redis_errors", "Failed Redis calls (the batch is retried).", registry=r
+        )
+        self.kafka_errors = Counter(
+            "tagger_kafka_errors", "Kafka client errors by kind.", ["kind"], registry=r
+        )
+        self.consumer_lag = Gauge(
+            "tagger_consumer_lag",
+            "High watermark minus the next offset to consume, per assigned partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            "tagger_assigned_partitions", "Input partitions assigned to this instance.", registry=r
+        )
+        self.paused = Gauge(
+            "tagger_paused", "1 while consumption is paused because Redis is unavailable.",
+            registry=r,
+        )
+        self.model_info = Info("tagger_model", "The loaded model artifact.", registry=r)
+        self.model_threshold = Gauge(
+            "tagger_model_threshold", "Calibrated confidence threshold of the loaded model.",
+            registry=r,
+        )
+        for outcome in OUTCOMES:
+            self.events.labels(outcome)

@@ -1,0 +1,134 @@
+"""One batch of input records → output records: decode, fingerprint, dedup, classify, route, encode.
+
+Pure of Kafka I/O (the service produces what this returns), so every routing rule is testable with
+plain objects. Redis is touched exactly once per batch.
+"""
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from consumer import codec
+from consumer.metrics import Metrics
+from schemas.topics import Topics
+from training.artifact import Artifact
+from training.classifier import all_tag_probabilities
+from training.text import fingerprint_normalised, model_input_normalised, normalise_text
+
+
+class Record(Protocol):
+    """The subset of confluent_kafka.Message the pipeline reads."""
+
+    def value(self) -> bytes | None: ...
+    def key(self) -> bytes | None: ...
+    def topic(self) -> str: ...
+    def partition(self) -> int: ...
+    def offset(self) -> int: ...
+    def timestamp(self) -> tuple[int, int]: ...
+
+
+class Dedup(Protocol):
+    def check(self, fingerprints: Sequence[str], ids: Sequence[str]) -> list[str | None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    topic: str
+    key: bytes | None
+    value: bytes
+    outcome: str
+    label: str | None = None  # the tag, or the error code of a dead letter
+
+
+class Pipeline:
+    def __init__(
+        self,
+        artifact: Artifact,
+        dedup: Dedup,
+        topics: Topics,
+        metrics: Metrics,
+        max_message_bytes: int,
+    ) -> None:
+        self._predict = artifact.classifier.predict_text
+        self._threshold = artifact.threshold
+        self._version = artifact.version
+        self._dedup = dedup
+        self._topics = topics
+        self._max_bytes = max_message_bytes
+        self._observe_classify = metrics.classification_seconds.observe
+        self._observe_dedup = metrics.dedup_seconds.observe
+
+    def process(self, records: Sequence[Record]) -> list[Output]:
+        """Raises `redis.RedisError` before producing anything if the dedup check fails."""
+        consumed_at = datetime.now(UTC)
+        topics = self._topics
+        outputs: list[Output] = []
+        valid = []
+        fingerprints: list[str] = []
+        ids: list[str] = []
+        for record in records:
+            try:
+                event = codec.decode(record.value(), self._max_bytes)
+            except codec.DecodeError as error:
+                outputs.append(self._dead_letter(record, error, consumed_at))
+                continue
+            title, description = normalise_text(event.title), normalise_text(event.description)
+            valid.append((event, title, description))
+            fingerprints.append(fingerprint_normalised(title, description, event.url))
+            ids.append(str(event.id))
+
+        if valid:
+            started = time.perf_counter()
+            verdicts = self._dedup.check(fingerprints, ids)
+            self._observe_dedup(time.perf_counter() - started)
+        else:
+            verdicts = []
+
+        predict, threshold, observe = self._predict, self._threshold, self._observe_classify
+        perf = time.perf_counter
+        for (event, title, description), fp, seen in zip(
+            valid, fingerprints, verdicts, strict=True
+        ):
+            key = codec.event_key(event.id)
+            if seen is not None:
+                value = codec.encode_duplicate(
+                    event, duplicate_of=seen, fingerprint=fp, consumed_at=consumed_at
+                )
+                outputs.append(Output(topics.duplicate, key, value, "duplicate"))
+                continue
+            started = perf()
+            tag, confidence, probs = predict(model_input_normalised(title, description))
+            observe(perf() - started)
+            route = "tagged" if confidence >= threshold else "review"
+            value = codec.encode_classified(
+                event,
+                tag=tag,
+                confidence=confidence,
+                probabilities=all_tag_probabilities(probs),
+                route=route,
+                threshold=threshold,
+                model_version=self._version,
+                consumed_at=consumed_at,
+                classified_at=datetime.now(UTC),
+            )
+            topic = topics.tagged if route == "tagged" else topics.review
+            outputs.append(Output(topic, key, value, route, tag))
+        return outputs
+
+    def _dead_letter(
+        self, record: Record, error: codec.DecodeError, consumed_at: datetime
+    ) -> Output:
+        ts_type, ts = record.timestamp()
+        value = codec.encode_dead_letter(
+            error,
+            value=record.value(),
+            key=record.key(),
+            topic=record.topic(),
+            partition=record.partition(),
+            offset=record.offset(),
+            timestamp_ms=ts if ts_type else None,
+            consumed_at=consumed_at,
+        )
+        return Output(self._topics.dead_letter, record.key(), value, "dead_letter", error.code)

@@ -1,0 +1,144 @@
+"""The model artifact format: one definition, written by training and loaded by the consumer.
+
+An artifact is a directory holding `model.bin` (fastText) and `metadata.json`. The version is the
+model file's content hash, so two artifacts with the same version are byte-identical models, and
+loading re-hashes the file so a corrupted or tampered model is refused rather than served.
+"""
+
+import hashlib
+import json
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from schemas.tags import APPROVED_TAGS
+from training.classifier import Classifier
+
+MODEL_FILE = "model.bin"
+METADATA_FILE = "metadata.json"
+FORMAT_VERSION = 1
+_LIBRARIES = ("fasttext", "numpy", "pydantic", "scikit-learn")
+
+
+class ArtifactError(RuntimeError):
+    """The artifact is missing, corrupted, or not one this service may serve."""
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    path: Path
+    metadata: dict[str, Any]
+    classifier: Classifier
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata["version"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.metadata["threshold"])
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def write_artifact(
+    out_dir: Path,
+    model: Any,
+    *,
+    threshold: float,
+    target_precision: float,
+    validation_metrics: dict[str, Any],
+    fasttext_params: dict[str, Any],
+    data_sha256: str,
+    data_source: str,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write atomically: a reader never sees a model without its metadata or vice versa."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.save_model(str(staging / MODEL_FILE))
+        digest = file_sha256(staging / MODEL_FILE)
+        labels = sorted(label.removeprefix("__label__") for label in model.get_labels())
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "version": digest[:16],
+            "model_sha256": digest,
+            "created_at": datetime.now(UTC).isoformat(),
+            "labels": labels,
+            "threshold": threshold,
+            "target_precision": target_precision,
+            "validation_metrics": validation_metrics,
+            "fasttext_params": fasttext_params,
+            "data_sha256": data_sha256,
+            "data_source": data_source,
+            "library_versions": library_versions(),
+            **(extra or {}),
+        }
+        (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        staging.chmod(0o755)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def load_artifact(path: Path | str) -> Artifact:
+    """The only way to load a model for serving: verifies checksum and label set first."""
+    path = Path(path)
+    meta_path, model_path = path / METADATA_FILE, path / MODEL_FILE
+    if not meta_path.is_file() or not model_path.is_file():
+        raise ArtifactError(f"{path} is not a model artifact: need {METADATA_FILE} and {MODEL_FILE}")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{meta_path} is not valid JSON: {exc}") from exc
+    for key in ("version", "model_sha256", "labels", "threshold"):
+        if key not in meta:
+            raise ArtifactError(f"{meta_path} lacks {key!r}")
+    actual = file_sha256(model_path)
+    if actual != meta["model_sha256"]:
+        raise ArtifactError(
+            f"checksum mismatch for {model_path}: metadata says {meta['model_sha256']}, "
+            f"file hashes to {actual}; refusing a corrupted or tampered model"
+        )
+    if sorted(meta["labels"]) != sorted(APPROVED_TAGS):
+        raise ArtifactError(
+            f"artifact labels {sorted(meta['labels'])} are not the approved set "
+            f"{sorted(APPROVED_TAGS)}"
+        )
+    classifier = Classifier.from_file(model_path)
+    if sorted(classifier.labels) != sorted(APPROVED_TAGS):
+        raise ArtifactError(
+            f"model labels {sorted(classifier.labels)} are not the approved set "
+            f"{sorted(APPROVED_TAGS)}"
+        )
+    threshold = float(meta["threshold"])
+    if not 0.0 <= threshold <= 1.0:
+        raise ArtifactError(f"threshold {threshold} is outside [0, 1]")
+    return Artifact(path=path, metadata=meta, classifier=classifier)

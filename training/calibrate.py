@@ -1,0 +1,51 @@
+"""Pick the confidence threshold below which events go to human review."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Selective:
+    threshold: float
+    coverage: float
+    precision: float
+    target_precision: float
+    met: bool
+
+
+def precision_coverage_curve(
+    confidences: Sequence[float], correct: Sequence[bool]
+) -> list[tuple[float, float, float]]:
+    """(threshold, coverage, precision of kept events) at every distinct confidence, high to low."""
+    n = len(confidences)
+    order = sorted(range(n), key=lambda i: confidences[i], reverse=True)
+    curve: list[tuple[float, float, float]] = []
+    kept = hits = 0
+    for pos, i in enumerate(order):
+        kept += 1
+        hits += bool(correct[i])
+        last_of_tie = pos + 1 == n or confidences[order[pos + 1]] != confidences[i]
+        if last_of_tie:
+            curve.append((confidences[i], kept / n, hits / kept))
+    return curve
+
+
+def calibrate_threshold(
+    confidences: Sequence[float], correct: Sequence[bool], target_precision: float = 0.95
+) -> Selective:
+    """Lowest threshold whose kept events (confidence ≥ threshold) reach the target precision.
+
+    If no threshold reaches it, everything goes to review (threshold 1.0 keeps only certain events).
+    """
+    if len(confidences) != len(correct) or not confidences:
+        raise ValueError("need equally many, and at least one, confidences and outcomes")
+    best: tuple[float, float, float] | None = None
+    for threshold, coverage, precision in precision_coverage_curve(confidences, correct):
+        if precision >= target_precision:
+            best = (threshold, coverage, precision)
+    if best is None:
+        kept = [c for c, ok in zip(confidences, correct, strict=True) if c >= 1.0 and ok]
+        total_kept = sum(1 for c in confidences if c >= 1.0)
+        precision = len(kept) / total_kept if total_kept else 0.0
+        return Selective(1.0, total_kept / len(confidences), precision, target_precision, False)
+    return Selective(best[0], best[1], best[2], target_precision, True)

@@ -1,0 +1,130 @@
+"""`python -m training {train,tune,evaluate,predict}` (console script: `tagger-train`)."""
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from training.data import DataValidationError, dataset_location
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from training.config import TrainConfig
+    from training.data import load
+    from training.train import train
+
+    meta = train(load(args.data), TrainConfig.from_file(args.config), args.out)
+    summary = {k: meta[k] for k in ("version", "threshold", "trained_on", "training_seconds")}
+    summary["validation"] = meta["validation_metrics"]["overall"]
+    summary["selective"] = meta["validation_metrics"]["selective"]
+    summary["artifact"] = str(args.out)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from training.config import TrainConfig
+    from training.data import load
+    from training.train import train
+    from training.tune import autotune
+
+    dataset = load(args.data)
+    best = autotune(dataset, TrainConfig.from_file(args.config), args.budget)
+    meta = train(dataset, best, args.out)
+    config_path = args.out / "tuned_config.json"
+    best.write(config_path)
+    print(json.dumps({
+        "config": str(config_path),
+        "fasttext": best.fasttext.model_dump(),
+        "version": meta["version"],
+        "validation": meta["validation_metrics"]["overall"],
+    }, indent=2))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from training.artifact import load_artifact
+    from training.data import load
+    from training.evaluate import evaluate_examples, public, write_plots
+
+    artifact = load_artifact(args.model)
+    examples = load(args.data).examples
+    report = evaluate_examples(artifact.classifier, examples, threshold=artifact.threshold)
+    if args.report:
+        for path in write_plots(report, examples, args.report):
+            print(f"wrote {path}", file=sys.stderr)
+    print(json.dumps(public(report), indent=2))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from training.artifact import load_artifact
+    from training.classifier import all_tag_probabilities
+
+    artifact = load_artifact(args.model)
+    tag, confidence, probs = artifact.classifier.predict(args.title, args.description)
+    print(json.dumps({
+        "tag": tag,
+        "confidence": confidence,
+        "probabilities": all_tag_probabilities(probs),
+        "needs_review": confidence < artifact.threshold,
+        "threshold": artifact.threshold,
+        "model_version": artifact.version,
+    }, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    data_help = "CSV path or http(s) URL (default: $DATASET_LOC, else the upstream Made-With-ML URL)"
+
+    p = sub.add_parser("train", help="train, evaluate, calibrate and write an artifact")
+    p.add_argument("--data", default=None, help=data_help)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--config", type=Path, default=None, help="JSON TrainConfig")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("tune", help="fastText autotune within a time budget, then train")
+    p.add_argument("--data", default=None, help=data_help)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--budget", type=int, default=60, help="seconds")
+    p.add_argument("--config", type=Path, default=None)
+    p.set_defaults(func=_cmd_tune)
+
+    p = sub.add_parser("evaluate", help="print one JSON metrics document")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--data", default=None, help=data_help)
+    p.add_argument("--report", type=Path, default=None, help="directory for PNG plots")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify one item")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--title", required=True)
+    p.add_argument("--description", default="")
+    p.set_defaults(func=_cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    if hasattr(args, "data"):
+        args.data = dataset_location(args.data)
+    try:
+        return args.func(args)
+    except DataValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from training.artifact import ArtifactError
+
+        if isinstance(exc, ArtifactError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

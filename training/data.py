@@ -1,0 +1,132 @@
+"""Load and validate the labelled data set; bad data stops training with the offending rows named."""
+
+import csv
+import hashlib
+import io
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from schemas.tags import APPROVED_TAGS
+
+DEFAULT_DATASET_LOC = (
+    "https://raw.githubusercontent.com/GokuMohandas/Made-With-ML/main/datasets/dataset.csv"
+)
+REQUIRED_COLUMNS = ("id", "created_on", "title", "description", "tag")
+
+
+class DataValidationError(ValueError):
+    """Raised with every problem found, each naming its rows, so one run shows all of them."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid data set:\n  - " + "\n  - ".join(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    id: str
+    created_on: str
+    title: str
+    description: str
+    tag: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    examples: list[Example]
+    source: str
+    sha256: str
+
+    @property
+    def tags(self) -> list[str]:
+        return [e.tag for e in self.examples]
+
+
+def dataset_location(explicit: str | os.PathLike[str] | None = None) -> str:
+    return str(explicit or os.environ.get("DATASET_LOC") or DEFAULT_DATASET_LOC)
+
+
+def read_bytes(location: str) -> bytes:
+    if location.startswith(("http://", "https://")):
+        with urllib.request.urlopen(location, timeout=30) as response:
+            return response.read()
+    return Path(location).read_bytes()
+
+
+def _row_list(rows: list[int], limit: int = 10) -> str:
+    shown = ", ".join(str(r) for r in rows[:limit])
+    return shown + (f" (+{len(rows) - limit} more)" if len(rows) > limit else "")
+
+
+def parse(raw: bytes, source: str = "<bytes>") -> Dataset:
+    """Parse CSV bytes and validate them. Row numbers in errors are 1-based data rows (header = 0)."""
+    text = raw.decode("utf-8-sig")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = tuple(reader.fieldnames or ())
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise DataValidationError([f"missing columns {missing}; found {list(columns)}"])
+    rows = list(reader)
+    problems: list[str] = []
+    if not rows:
+        problems.append("no rows")
+
+    null_tag = [i for i, r in enumerate(rows, 1) if not (r["tag"] or "").strip()]
+    null_title = [i for i, r in enumerate(rows, 1) if not (r["title"] or "").strip()]
+    null_id = [i for i, r in enumerate(rows, 1) if not (r["id"] or "").strip()]
+    if null_tag:
+        problems.append(f"null tag in rows {_row_list(null_tag)}")
+    if null_title:
+        problems.append(f"null title in rows {_row_list(null_title)}")
+    if null_id:
+        problems.append(f"null id in rows {_row_list(null_id)}")
+
+    bad_tags: dict[str, list[int]] = {}
+    for i, r in enumerate(rows, 1):
+        tag = (r["tag"] or "").strip()
+        if tag and tag not in APPROVED_TAGS:
+            bad_tags.setdefault(tag, []).append(i)
+    for tag, where in sorted(bad_tags.items()):
+        problems.append(
+            f"unapproved tag {tag!r} in rows {_row_list(where)}; approved: {list(APPROVED_TAGS)}"
+        )
+
+    seen_ids: dict[str, int] = {}
+    seen_pairs: dict[tuple[str, str], int] = {}
+    for i, r in enumerate(rows, 1):
+        rid = (r["id"] or "").strip()
+        if rid:
+            if rid in seen_ids:
+                problems.append(f"duplicate id {rid!r} in rows {seen_ids[rid]} and {i}")
+            else:
+                seen_ids[rid] = i
+        pair = ((r["title"] or "").strip(), (r["description"] or "").strip())
+        if pair[0]:
+            if pair in seen_pairs:
+                problems.append(
+                    f"duplicate (title, description) in rows {seen_pairs[pair]} and {i}: "
+                    f"{pair[0][:60]!r}"
+                )
+            else:
+                seen_pairs[pair] = i
+
+    if problems:
+        raise DataValidationError(problems)
+    examples = [
+        Example(
+            id=r["id"].strip(),
+            created_on=(r["created_on"] or "").strip(),
+            title=r["title"].strip(),
+            description=(r["description"] or "").strip(),
+            tag=r["tag"].strip(),
+        )
+        for r in rows
+    ]
+    return Dataset(examples=examples, source=source, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def load(location: str | os.PathLike[str] | None = None) -> Dataset:
+    loc = dataset_location(location)
+    return parse(read_bytes(loc), source=loc)
