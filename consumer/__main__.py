@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         child_argv = [a for a in argv if not a.startswith("--workers")]
         if "--workers" in argv:
             i = argv.index("--workers")
-            child_argv = argv[:i] + argv[i + 2:]
+            child_argv = argv[:i] + argv[i + 2 :]
         return run_workers(settings, child_argv)
     return run_worker(settings)
 

@@ -33,10 +33,12 @@ def run_worker(settings: Settings) -> int:
         log.error("cannot load model artifact", extra={"error": str(exc)})
         return 2
     metrics = Metrics()
-    metrics.model_info.info({
-        "version": artifact.version,
-        "created_at": str(artifact.metadata.get("created_at", "")),
-    })
+    metrics.model_info.info(
+        {
+            "version": artifact.version,
+            "created_at": str(artifact.metadata.get("created_at", "")),
+        }
+    )
     metrics.model_threshold.set(artifact.threshold)
 
     def on_error(err: KafkaError) -> None:
@@ -47,8 +49,9 @@ def run_worker(settings: Settings) -> int:
     producer = Producer(producer_config(settings, error_cb=on_error, logger=log))
     missing = _missing_topics(consumer, settings)
     if missing:
-        log.error("topics missing; create them with python -m consumer.topics",
-                  extra={"topics": missing})
+        log.error(
+            "topics missing; create them with python -m consumer.topics", extra={"topics": missing}
+        )
         consumer.close()
         return 2
     client = redis.Redis.from_url(
@@ -82,17 +85,21 @@ def run_worker(settings: Settings) -> int:
             "assigned_partitions": len(service.assigned),
         }
 
-    server = start_http_server(settings.metrics_host, settings.metrics_port, metrics.registry,
-                               health)
+    server = start_http_server(
+        settings.metrics_host, settings.metrics_port, metrics.registry, health
+    )
     service.install_signal_handlers()
-    log.info("started", extra={
-        "model_version": artifact.version,
-        "threshold": artifact.threshold,
-        "metrics": f"http://{settings.metrics_host}:{settings.metrics_port}/metrics",
-        "kafka": redacted(consumer_config(settings)),
-        "redis": settings.redis_url.split("@")[-1],
-        "input": settings.topic_input,
-    })
+    log.info(
+        "started",
+        extra={
+            "model_version": artifact.version,
+            "threshold": artifact.threshold,
+            "metrics": f"http://{settings.metrics_host}:{settings.metrics_port}/metrics",
+            "kafka": redacted(consumer_config(settings)),
+            "redis": settings.redis_url.split("@")[-1],
+            "input": settings.topic_input,
+        },
+    )
     try:
         return service.run()
     except FatalError as exc:

@@ -78,29 +78,33 @@ def encode_classified(
     classified_at: datetime,
 ) -> bytes:
     """Validated against `ClassifiedEvent`, so a tag outside the approved set cannot be emitted."""
-    record = _validate_classified({
-        **event.__dict__,
-        "tag": tag,
-        "confidence": confidence,
-        "probabilities": probabilities,
-        "route": route,
-        "threshold": threshold,
-        "model_version": model_version,
-        "consumed_at": consumed_at,
-        "classified_at": classified_at,
-    })
+    record = _validate_classified(
+        {
+            **event.__dict__,
+            "tag": tag,
+            "confidence": confidence,
+            "probabilities": probabilities,
+            "route": route,
+            "threshold": threshold,
+            "model_version": model_version,
+            "consumed_at": consumed_at,
+            "classified_at": classified_at,
+        }
+    )
     return _dump(record)
 
 
 def encode_duplicate(
     event: RawContentEvent, *, duplicate_of: str, fingerprint: str, consumed_at: datetime
 ) -> bytes:
-    record = _validate_duplicate({
-        **event.__dict__,
-        "duplicate_of": duplicate_of,
-        "fingerprint": fingerprint,
-        "consumed_at": consumed_at,
-    })
+    record = _validate_duplicate(
+        {
+            **event.__dict__,
+            "duplicate_of": duplicate_of,
+            "fingerprint": fingerprint,
+            "consumed_at": consumed_at,
+        }
+    )
     return _dump(record)
 
 

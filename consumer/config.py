@@ -67,6 +67,4 @@ def kafka_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def redacted(conf: dict[str, object]) -> dict[str, object]:
-    return {
-        k: ("***" if any(s in k.lower() for s in SECRET_KEYS) else v) for k, v in conf.items()
-    }
+    return {k: ("***" if any(s in k.lower() for s in SECRET_KEYS) else v) for k, v in conf.items()}

@@ -6,11 +6,40 @@ OUTCOMES = ("tagged", "review", "duplicate", "dead_letter")
 
 # Microseconds to tens of milliseconds: a fastText call is a few µs, a slow batch a few ms.
 CLASSIFY_BUCKETS = (
-    1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2,
+    1e-6,
+    2e-6,
+    5e-6,
+    1e-5,
+    2e-5,
+    5e-5,
+    1e-4,
+    2.5e-4,
+    5e-4,
+    1e-3,
+    2.5e-3,
+    5e-3,
+    1e-2,
+    5e-2,
 )
 END_TO_END_BUCKETS = (
-    1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-    10.0, 30.0, 60.0,
+    1e-4,
+    2.5e-4,
+    5e-4,
+    1e-3,
+    2.5e-3,
+    5e-3,
+    1e-2,
+    2.5e-2,
+    5e-2,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
 )
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 
@@ -25,7 +54,9 @@ class Metrics:
             "tagger_events", "Consumed events by final outcome.", ["outcome"], registry=r
         )
         self.tags = Counter(
-            "tagger_tags", "Classified events by predicted tag and route.", ["tag", "route"],
+            "tagger_tags",
+            "Classified events by predicted tag and route.",
+            ["tag", "route"],
             registry=r,
         )
         self.dead_letters = Counter(
@@ -74,12 +105,14 @@ class Metrics:
             "tagger_assigned_partitions", "Input partitions assigned to this instance.", registry=r
         )
         self.paused = Gauge(
-            "tagger_paused", "1 while consumption is paused because Redis is unavailable.",
+            "tagger_paused",
+            "1 while consumption is paused because Redis is unavailable.",
             registry=r,
         )
         self.model_info = Info("tagger_model", "The loaded model artifact.", registry=r)
         self.model_threshold = Gauge(
-            "tagger_model_threshold", "Calibrated confidence threshold of the loaded model.",
+            "tagger_model_threshold",
+            "Calibrated confidence threshold of the loaded model.",
             registry=r,
         )
         for outcome in OUTCOMES:

@@ -43,8 +43,13 @@ def generate_events(
     rng = random.Random(seed)
     if count is None:
         for e in examples:
-            yield {"id": f"{id_prefix}-{e.id}", "title": e.title, "description": e.description,
-                   "created_on": e.created_on.replace(" ", "T"), "source": "replay"}
+            yield {
+                "id": f"{id_prefix}-{e.id}",
+                "title": e.title,
+                "description": e.description,
+                "created_on": e.created_on.replace(" ", "T"),
+                "source": "replay",
+            }
         return
     emitted: list[tuple[str, str]] = []
     for i in range(count):
@@ -54,14 +59,21 @@ def generate_events(
         else:
             e = examples[i % len(examples)]
             variant = i // len(examples)
-            title = e.title if variant == 0 else (
-                f"{e.title} {_SUFFIXES[variant % len(_SUFFIXES)]} {variant}"
+            title = (
+                e.title
+                if variant == 0
+                else (f"{e.title} {_SUFFIXES[variant % len(_SUFFIXES)]} {variant}")
             )
             description = e.description
             if len(emitted) < 100_000:
                 emitted.append((title, description))
-        yield {"id": f"{id_prefix}-{i}", "title": title, "description": description,
-               "created_on": "2026-01-01T00:00:00", "source": "synthetic"}
+        yield {
+            "id": f"{id_prefix}-{i}",
+            "title": title,
+            "description": description,
+            "created_on": "2026-01-01T00:00:00",
+            "source": "synthetic",
+        }
 
 
 def publish(
@@ -113,10 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     examples = load(dataset_location(args.csv)).examples
     total = args.count if args.count is not None else len(examples)
-    producer = Producer({
-        "bootstrap.servers": args.bootstrap, "linger.ms": 5, "enable.idempotence": True,
-        **kafka_overrides(),
-    })
+    producer = Producer(
+        {
+            "bootstrap.servers": args.bootstrap,
+            "linger.ms": 5,
+            "enable.idempotence": True,
+            **kafka_overrides(),
+        }
+    )
     events = generate_events(examples, args.count, args.duplicates, args.seed, args.id_prefix)
     started = time.perf_counter()
     sent = publish(producer, args.topic, events, total, args.rate, not args.no_progress)

@@ -78,7 +78,9 @@ class Service:
 
     def subscribe(self) -> None:
         self._consumer.subscribe(
-            [self._input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+            [self._input_topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
 
@@ -242,8 +244,11 @@ class Service:
         self._forget_partitions(partitions)
         log.info(
             "partitions revoked",
-            extra={"partitions": [p.partition for p in partitions], "drained": drained,
-                   "dropped_batches": dropped},
+            extra={
+                "partitions": [p.partition for p in partitions],
+                "drained": drained,
+                "dropped_batches": dropped,
+            },
         )
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -15,8 +15,12 @@ TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}
 
 
 def ensure_topics(
-    bootstrap: str, topics: Topics, partitions: int, output_partitions: int | None = None,
-    replication: int = 1, timeout: float = 30.0,
+    bootstrap: str,
+    topics: Topics,
+    partitions: int,
+    output_partitions: int | None = None,
+    replication: int = 1,
+    timeout: float = 30.0,
 ) -> list[str]:
     """Creates what is missing; returns the names created."""
     admin = AdminClient({"bootstrap.servers": bootstrap, **kafka_overrides()})

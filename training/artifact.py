@@ -113,7 +113,9 @@ def load_artifact(path: Path | str) -> Artifact:
     path = Path(path)
     meta_path, model_path = path / METADATA_FILE, path / MODEL_FILE
     if not meta_path.is_file() or not model_path.is_file():
-        raise ArtifactError(f"{path} is not a model artifact: need {METADATA_FILE} and {MODEL_FILE}")
+        raise ArtifactError(
+            f"{path} is not a model artifact: need {METADATA_FILE} and {MODEL_FILE}"
+        )
     try:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:

@@ -30,7 +30,9 @@ class Classifier:
         self._model = model
         self._predict = model.f.predict
         raw_labels = list(model.get_labels())
-        self.labels: tuple[str, ...] = tuple(label.removeprefix(LABEL_PREFIX) for label in raw_labels)
+        self.labels: tuple[str, ...] = tuple(
+            label.removeprefix(LABEL_PREFIX) for label in raw_labels
+        )
         self._tag_of = {raw: tag for raw, tag in zip(raw_labels, self.labels, strict=True)}
 
     @classmethod

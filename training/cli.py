@@ -34,12 +34,17 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     meta = train(dataset, best, args.out)
     config_path = args.out / "tuned_config.json"
     best.write(config_path)
-    print(json.dumps({
-        "config": str(config_path),
-        "fasttext": best.fasttext.model_dump(),
-        "version": meta["version"],
-        "validation": meta["validation_metrics"]["overall"],
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "config": str(config_path),
+                "fasttext": best.fasttext.model_dump(),
+                "version": meta["version"],
+                "validation": meta["validation_metrics"]["overall"],
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -64,21 +69,28 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     artifact = load_artifact(args.model)
     tag, confidence, probs = artifact.classifier.predict(args.title, args.description)
-    print(json.dumps({
-        "tag": tag,
-        "confidence": confidence,
-        "probabilities": all_tag_probabilities(probs),
-        "needs_review": confidence < artifact.threshold,
-        "threshold": artifact.threshold,
-        "model_version": artifact.version,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "tag": tag,
+                "confidence": confidence,
+                "probabilities": all_tag_probabilities(probs),
+                "needs_review": confidence < artifact.threshold,
+                "threshold": artifact.threshold,
+                "model_version": artifact.version,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    data_help = "CSV path or http(s) URL (default: $DATASET_LOC, else the upstream Made-With-ML URL)"
+    data_help = (
+        "CSV path or http(s) URL (default: $DATASET_LOC, else the upstream Made-With-ML URL)"
+    )
 
     p = sub.add_parser("train", help="train, evaluate, calibrate and write an artifact")
     p.add_argument("--data", default=None, help=data_help)

@@ -12,12 +12,14 @@ class FastTextParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lr: float = 0.5
-    dim: int = 50
+    dim: int = 10
     ws: int = 5
-    epoch: int = 50
-    minCount: int = 1  # noqa: N815 (fastText's own argument names)
-    wordNgrams: int = 2  # noqa: N815
-    loss: Literal["softmax", "ova", "hs", "ns"] = "softmax"
+    epoch: int = 100
+    minCount: int = 1
+    wordNgrams: int = 2
+    # One-vs-all: +0.01 weighted F1 over softmax in repeated CV, and stable at lr 0.5 with dim 10.
+    # Each tag gets its own sigmoid probability, so they need not sum to one.
+    loss: Literal["softmax", "ova", "hs", "ns"] = "ova"
     bucket: int = 200_000
     minn: int = 3
     maxn: int = 5

@@ -129,7 +129,8 @@ def write_plots(report: dict[str, Any], examples: Sequence[Example], out_dir: Pa
             f"threshold {sel['threshold']:.2f}\ncoverage {sel['coverage']:.2f}\n"
             f"precision {sel['precision']:.3f}",
             (sel["coverage"], sel["precision"]),
-            textcoords="offset points", xytext=(-110, -50),
+            textcoords="offset points",
+            xytext=(-110, -50),
         )
     ax.set_xlabel("coverage (share of events kept)")
     ax.set_ylabel("precision of kept events")

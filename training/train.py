@@ -27,11 +27,25 @@ def write_fasttext_file(examples: Sequence[Example], path: Path) -> None:
             f.write(f"{LABEL_PREFIX}{e.tag} {model_input(e.title, e.description)}\n")
 
 
+NAN_RETRIES = 3
+
+
 def fit(examples: Sequence[Example], params: FastTextParams) -> Any:
+    """fastText aborts with "Encountered NaN" when a learning rate diverges on some data; halving
+    the rate and retrying is what one would do by hand, so do it here and say so in the log."""
+    kwargs = params.as_kwargs()
     with tempfile.TemporaryDirectory() as tmp:
         train_file = Path(tmp) / "train.txt"
         write_fasttext_file(examples, train_file)
-        return fasttext.train_supervised(input=str(train_file), verbose=0, **params.as_kwargs())
+        for attempt in range(NAN_RETRIES + 1):
+            try:
+                return fasttext.train_supervised(input=str(train_file), verbose=0, **kwargs)
+            except RuntimeError as exc:
+                if "NaN" not in str(exc) or attempt == NAN_RETRIES:
+                    raise
+                log.warning("training diverged at lr=%s; retrying at half the rate", kwargs["lr"])
+                kwargs["lr"] = kwargs["lr"] / 2
+    raise AssertionError("unreachable")
 
 
 def split(

@@ -1,0 +1,96 @@
+"""`make run`: create topics, start the service, replay the data set through it, summarise, and
+leave the service running until Ctrl-C (which stops it cleanly)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from confluent_kafka import Producer
+
+from consumer.config import Settings, kafka_overrides
+from consumer.metrics import OUTCOMES
+from consumer.replay import generate_events, publish
+from consumer.topics import ensure_topics
+from training.data import dataset_location, load
+
+
+def _scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        samples: dict[str, float] = {}
+        for line in r.read().decode().splitlines():
+            if line.startswith("tagger_") and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                samples[name] = float(value)
+        return samples
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+            return r.status == 200 and b'"assigned_partitions": 0' not in r.read()
+    except Exception:
+        return False
+
+
+def main() -> int:
+    settings = Settings()
+    ensure_topics(settings.kafka_bootstrap_servers, settings.topics, partitions=6)
+    service = subprocess.Popen([sys.executable, "-m", "consumer"], env=os.environ.copy())
+    port = settings.metrics_port
+    deadline = time.monotonic() + 60
+    while not _healthy(port):
+        if service.poll() is not None or time.monotonic() > deadline:
+            print("service failed to start; see its logs above", file=sys.stderr)
+            service.kill()
+            return 1
+        time.sleep(0.3)
+    before = sum(_scrape(port).get(f'tagger_events_total{{outcome="{o}"}}', 0) for o in OUTCOMES)
+
+    examples = load(dataset_location()).examples
+    producer = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap_servers, "linger.ms": 5, **kafka_overrides()}
+    )
+    sent = publish(
+        producer,
+        settings.topic_input,
+        generate_events(examples, id_prefix=f"run{int(time.time())}"),
+        len(examples),
+    )
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        samples = _scrape(port)
+        done = sum(samples.get(f'tagger_events_total{{outcome="{o}"}}', 0) for o in OUTCOMES)
+        if done - before >= sent:
+            break
+        time.sleep(0.3)
+    print(f"\nreplayed {sent} events from {dataset_location()}; where they went:")
+    for outcome in OUTCOMES:
+        n = samples.get(f'tagger_events_total{{outcome="{outcome}"}}', 0)
+        topic = {
+            "tagged": settings.topic_tagged,
+            "review": settings.topic_review,
+            "duplicate": settings.topic_duplicate,
+            "dead_letter": settings.topic_dead_letter,
+        }[outcome]
+        print(f"  {outcome:<12} {int(n):>6}  → {topic}")
+    tags = {k: v for k, v in samples.items() if k.startswith("tagger_tags_total")}
+    for name, n in sorted(tags.items()):
+        print(f"    {name.removeprefix('tagger_tags_total')}: {int(n)}")
+    print("  (content seen in an earlier run within the dedup retention counts as duplicate)")
+    print(
+        f"\nservice running; metrics at http://localhost:{port}/metrics, health at "
+        f"http://localhost:{port}/healthz. Ctrl-C stops it cleanly."
+    )
+    signal.signal(signal.SIGINT, lambda *_: service.send_signal(signal.SIGINT))
+    signal.signal(signal.SIGTERM, lambda *_: service.send_signal(signal.SIGTERM))
+    code = service.wait()
+    print(f"service exited with {code}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""Drive the real service in a subprocess against a real broker and Redis, and read its outputs."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from consumer.topics import ensure_topics
+from schemas.topics import Topics
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unique_topics(partitions: int, bootstrap: str) -> Topics:
+    uid = uuid.uuid4().hex[:8]
+    topics = Topics(
+        input=f"t{uid}.raw",
+        tagged=f"t{uid}.tagged",
+        review=f"t{uid}.review",
+        duplicate=f"t{uid}.duplicates",
+        dead_letter=f"t{uid}.dead-letter",
+    )
+    ensure_topics(bootstrap, topics, partitions, output_partitions=2)
+    return topics
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    values: list[bytes],
+    keys: list[bytes | None] | None = None,
+    rate: float | None = None,
+) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    start = time.perf_counter()
+    for i, value in enumerate(values):
+        if rate:
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        producer.produce(topic, value, keys[i] if keys else None)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def event(i: int | str, title: str, description: str = "", **extra: object) -> bytes:
+    return json.dumps(
+        {
+            "id": i,
+            "title": title,
+            "description": description,
+            "created_on": "2024-05-01T12:00:00",
+            **extra,
+        }
+    ).encode()
+
+
+@dataclass
+class Outputs:
+    by_topic: dict[str, list[tuple[bytes | None, bytes]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+    def total(self) -> int:
+        return sum(len(v) for v in self.by_topic.values())
+
+    def json(self, topic: str) -> list[dict]:
+        return [json.loads(v) for _, v in self.by_topic.get(topic, [])]
+
+
+def read_outputs(
+    bootstrap: str, topics: Topics, expected: int, timeout: float = 60.0, settle: float = 1.0
+) -> Outputs:
+    """Everything on the output topics from the beginning; waits for `expected`, then `settle`s
+    a little longer so extra (wrong) records would show up too."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    parts = []
+    for name in topics.outputs():
+        meta = consumer.list_topics(name, timeout=10).topics[name]
+        parts += [TopicPartition(name, p, 0) for p in meta.partitions]
+    consumer.assign(parts)
+    out = Outputs()
+    deadline = time.monotonic() + timeout
+    settle_until = None
+    try:
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(1000, 0.2):
+                if msg.error() is None:
+                    out.by_topic[msg.topic()].append((msg.key(), msg.value()))
+            if out.total() >= expected:
+                settle_until = settle_until or time.monotonic() + settle
+                if time.monotonic() >= settle_until:
+                    break
+    finally:
+        consumer.close()
+    return out
+
+
+def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        tps = [TopicPartition(topic, p) for p in meta.partitions]
+        return {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in meta.partitions
+        }
+    finally:
+        consumer.close()
+
+
+class ServiceProcess:
+    """`python -m consumer` as ops run it, configured only through environment variables."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        redis_url: str,
+        model_dir: Path,
+        topics: Topics,
+        log_path: Path,
+        group: str | None = None,
+        extra_env: dict | None = None,
+    ) -> None:
+        self.metrics_port = free_port()
+        self.group = group or f"tagger-{uuid.uuid4().hex[:8]}"
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "REDIS_URL": redis_url,
+            "MODEL_DIR": str(model_dir),
+            "CONSUMER_GROUP_ID": self.group,
+            "TOPIC_INPUT": topics.input,
+            "TOPIC_TAGGED": topics.tagged,
+            "TOPIC_REVIEW": topics.review,
+            "TOPIC_DUPLICATE": topics.duplicate,
+            "TOPIC_DEAD_LETTER": topics.dead_letter,
+            "METRICS_PORT": str(self.metrics_port),
+            "METRICS_HOST": "127.0.0.1",
+            "DEDUP_KEY": f"dedup:{self.group}",
+            "REDIS_BACKOFF_MAX_SECONDS": "0.5",
+            "BATCH_SIZE": "200",
+            **(extra_env or {}),
+        }
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, wait_assigned: bool = True, timeout: float = 60.0) -> "ServiceProcess":
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "consumer"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"service exited {self.proc.returncode}: {self.logs()[-2000:]}")
+            health = self.health()
+            if health and (not wait_assigned or health.get("assigned_partitions", 0) > 0):
+                return self
+            time.sleep(0.2)
+        raise TimeoutError(f"service not ready: {self.logs()[-2000:]}")
+
+    def health(self) -> dict | None:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=2
+            ) as r:
+                return json.loads(r.read())
+        except Exception:
+            return None
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as r:
+            return r.read().decode()
+
+    def metric(self, name: str) -> float:
+        """Sum of every sample of `name` (all label sets)."""
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if line.startswith(name) and (line[len(name)] in " {"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop_quietly(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False

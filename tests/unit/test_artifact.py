@@ -1,0 +1,86 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from schemas.tags import APPROVED_TAGS
+from training.artifact import ArtifactError, load_artifact, write_artifact
+
+
+@pytest.fixture
+def artifact_copy(trained_artifact: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(trained_artifact, tmp_path / "artifact"))
+
+
+def test_metadata_records_what_is_needed_to_reproduce_and_serve(trained_artifact: Path):
+    meta = json.loads((trained_artifact / "metadata.json").read_text())
+    for key in (
+        "version",
+        "created_at",
+        "labels",
+        "threshold",
+        "validation_metrics",
+        "fasttext_params",
+        "data_sha256",
+        "library_versions",
+        "model_sha256",
+    ):
+        assert key in meta
+    assert sorted(meta["labels"]) == sorted(APPROVED_TAGS)
+    assert meta["model_sha256"].startswith(meta["version"])
+
+
+def test_loads_a_valid_artifact(trained_artifact: Path):
+    artifact = load_artifact(trained_artifact)
+    assert set(artifact.classifier.labels) == set(APPROVED_TAGS)
+    assert 0.0 <= artifact.threshold <= 1.0
+
+
+def test_tampered_model_file_is_refused(artifact_copy: Path):
+    with (artifact_copy / "model.bin").open("r+b") as f:
+        f.seek(-16, 2)
+        f.write(b"\x00" * 16)
+    with pytest.raises(ArtifactError, match="checksum mismatch"):
+        load_artifact(artifact_copy)
+
+
+def test_unapproved_label_in_metadata_is_refused(artifact_copy: Path):
+    meta_path = artifact_copy / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["labels"] = [*meta["labels"][:-1], "reinforcement-learning"]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="not the approved set"):
+        load_artifact(artifact_copy)
+
+
+def test_model_with_unapproved_label_is_refused(tmp_path: Path):
+    from training.config import FastTextParams
+    from training.data import Example
+    from training.train import fit
+
+    examples = [
+        Example(str(i), "2020", f"robot arm grasping {i}", "manipulation", "robotics")
+        for i in range(30)
+    ] + [Example(str(100 + i), "2020", f"misc topic {i}", "things", "other") for i in range(30)]
+    model = fit(examples, FastTextParams(dim=20, epoch=5))
+    out = write_artifact(
+        tmp_path / "bad",
+        model,
+        threshold=0.5,
+        target_precision=0.95,
+        validation_metrics={},
+        fasttext_params={},
+        data_sha256="x",
+        data_source="test",
+    )
+    meta = json.loads((out / "metadata.json").read_text())
+    meta["labels"] = sorted(APPROVED_TAGS)  # metadata lies; the model itself is checked too
+    (out / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="model labels"):
+        load_artifact(out)
+
+
+def test_missing_files_are_refused(tmp_path: Path):
+    with pytest.raises(ArtifactError, match="not a model artifact"):
+        load_artifact(tmp_path)

@@ -1,0 +1,241 @@
+"""Lint of the provisioned Grafana dashboard: datasource, queries, metric names.
+
+The metric-name check parses names out of PromQL with a regex and compares them with what
+consumer/metrics.py registers, so renaming a metric without updating the dashboard fails here.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+GRAFANA = ROOT / "deploy" / "grafana"
+DASHBOARD_DIR = GRAFANA / "dashboards"
+DASHBOARD = DASHBOARD_DIR / "content-tagger.json"
+DATASOURCES = GRAFANA / "provisioning" / "datasources" / "prometheus.yml"
+PROVIDERS = GRAFANA / "provisioning" / "dashboards" / "dashboards.yml"
+
+# Grafana's built-in variables that a query may use; anything else ($foo) would need a
+# template variable that a plain Prometheus HTTP API call cannot resolve.
+ALLOWED_VARIABLES = {"__rate_interval"}
+
+# Words that look like metric names in PromQL but are operators or modifiers.
+PROMQL_KEYWORDS = frozenset(
+    {"and", "or", "unless", "bool", "offset", "inf", "nan"}
+    | {"by", "without", "on", "ignoring", "group_left", "group_right"}
+)
+
+
+def exported_metric_names() -> set[str]:
+    """Series names the service exposes, from its own registry, plus Prometheus' `up`."""
+    from consumer.metrics import Metrics
+
+    suffixes = {
+        "counter": ("_total",),
+        "gauge": ("",),
+        "histogram": ("_bucket", "_sum", "_count"),
+        "summary": ("", "_sum", "_count"),
+        "info": ("_info",),
+        "stateset": ("",),
+        "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
+        "unknown": ("",),
+    }
+    names = {"up"}
+    for family in Metrics().registry.collect():
+        names.update(family.name + suffix for suffix in suffixes[family.type])
+        names.update(s.name for s in family.samples if not s.name.endswith("_created"))
+    return names
+
+
+def metric_names_in(expr: str) -> set[str]:
+    """Metric names referenced by a PromQL expression (functions, keywords, labels excluded)."""
+    s = re.sub(r'"(?:\\.|[^"\\])*"', '""', expr)
+    s = re.sub(r"'(?:\\.|[^'\\])*'", "''", s)
+    s = re.sub(r"\{[^}]*\}", " ", s)  # label matchers
+    s = re.sub(r"\[[^\]]*\]", " ", s)  # range and subquery windows
+    s = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
+    s = re.sub(r"\$\{?\w+\}?", " ", s)  # Grafana variables
+    names = set()
+    for match in re.finditer(r"(?<![\w.:])([A-Za-z_:][\w:]*)(\s*\()?", s):
+        name, is_call = match.group(1), match.group(2)
+        if not is_call and name.lower() not in PROMQL_KEYWORDS:
+            names.add(name)
+    return names
+
+
+def load_dashboard() -> dict:
+    return json.loads(DASHBOARD.read_text())
+
+
+def all_panels(dashboard: dict) -> list[dict]:
+    panels = []
+    for panel in dashboard.get("panels", []):
+        panels.append(panel)
+        panels.extend(panel.get("panels", []))  # panels nested in collapsed rows
+    return [p for p in panels if p.get("type") != "row"]
+
+
+def all_targets(dashboard: dict) -> list[dict]:
+    return [t for p in all_panels(dashboard) for t in p.get("targets", [])]
+
+
+def all_exprs(dashboard: dict) -> list[str]:
+    return [t["expr"] for t in all_targets(dashboard) if t.get("expr")]
+
+
+def datasource_refs(node) -> list:
+    """Every value of a `datasource` key anywhere in the JSON tree."""
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "datasource":
+                found.append(value)
+            found.extend(datasource_refs(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(datasource_refs(item))
+    return found
+
+
+def provisioned_uid() -> str:
+    (datasource,) = yaml.safe_load(DATASOURCES.read_text())["datasources"]
+    return datasource["uid"]
+
+
+def test_metric_name_parser_ignores_functions_labels_and_keywords():
+    expr = (
+        'histogram_quantile(0.99, sum by (job, le) (rate(a_bucket{job="x",le=~"0.1|inf"}[5m])))'
+        " > 1.5e-3 and on (job) b_total offset 15m / ignoring (tag) group_left c"
+        " unless d[$__rate_interval]"
+    )
+    assert metric_names_in(expr) == {"a_bucket", "b_total", "c", "d"}
+
+
+def test_exported_names_expand_histograms_counters_and_info():
+    names = exported_metric_names()
+    assert {
+        "tagger_events_total",
+        "tagger_end_to_end_seconds_bucket",
+        "tagger_batch_size_count",
+        "tagger_model_info",
+        "tagger_consumer_lag",
+        "up",
+    } <= names
+
+
+def test_provisioned_datasource_has_fixed_uid_and_points_at_prometheus():
+    (datasource,) = yaml.safe_load(DATASOURCES.read_text())["datasources"]
+    assert datasource["uid"] == "prometheus"
+    assert datasource["type"] == "prometheus"
+    assert datasource["url"] == "http://prometheus:9090"
+
+
+def test_dashboard_provider_loads_the_mounted_dashboard_folder():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    (provider,) = yaml.safe_load(PROVIDERS.read_text())["providers"]
+    mounts = compose["services"]["grafana"]["volumes"]
+    assert f"./deploy/grafana/dashboards:{provider['options']['path']}:ro" in mounts
+
+
+def test_dashboard_has_uid_title_and_panels():
+    dashboard = load_dashboard()
+    assert dashboard["uid"] == "content-tagger"
+    assert dashboard["title"]
+    assert len(all_panels(dashboard)) >= 10
+
+
+def test_panel_ids_are_unique():
+    ids = [p["id"] for p in all_panels(load_dashboard())]
+    assert len(ids) == len(set(ids))
+
+
+def test_every_panel_has_a_target_with_a_non_empty_expr():
+    for panel in all_panels(load_dashboard()):
+        exprs = [t.get("expr", "").strip() for t in panel.get("targets", [])]
+        assert exprs, f"panel {panel['title']!r} has no targets"
+        assert all(exprs), f"panel {panel['title']!r} has a target without expr"
+
+
+def test_every_datasource_reference_uses_the_provisioned_uid():
+    uid = provisioned_uid()
+    refs = datasource_refs(load_dashboard())
+    assert refs
+    for ref in refs:
+        assert isinstance(ref, dict), f"datasource given by name, not uid: {ref!r}"
+        assert ref == {"type": "prometheus", "uid": uid}
+
+
+def test_every_panel_and_target_names_its_datasource():
+    dashboard = load_dashboard()
+    for panel in all_panels(dashboard):
+        assert "datasource" in panel, panel["title"]
+        for target in panel["targets"]:
+            assert "datasource" in target, panel["title"]
+
+
+def test_every_metric_in_queries_is_exported_by_the_service():
+    exported = exported_metric_names()
+    for expr in all_exprs(load_dashboard()):
+        unknown = metric_names_in(expr) - exported
+        assert not unknown, f"{sorted(unknown)} not exported by consumer/metrics.py: {expr}"
+
+
+def test_queries_use_no_template_variables_besides_rate_interval():
+    dashboard = load_dashboard()
+    assert dashboard.get("templating", {}).get("list", []) == []
+    for expr in all_exprs(dashboard):
+        variables = set(re.findall(r"\$\{?(\w+)", expr))
+        assert variables <= ALLOWED_VARIABLES, expr
+
+
+def test_dashboard_shows_every_required_signal():
+    referenced = set().union(*(metric_names_in(e) for e in all_exprs(load_dashboard())))
+    required = {
+        "tagger_events_total",
+        "tagger_tags_total",
+        "tagger_classification_seconds_bucket",
+        "tagger_end_to_end_seconds_bucket",
+        "tagger_consumer_lag",
+        "tagger_redis_errors_total",
+        "tagger_kafka_errors_total",
+        "tagger_model_info",
+        "up",
+        "tagger_batch_size_bucket",
+        "tagger_paused",
+    }
+    assert required <= referenced, sorted(required - referenced)
+
+
+def test_latency_panels_take_quantiles_of_bucket_rates_by_le():
+    quantile_exprs = [e for e in all_exprs(load_dashboard()) if "histogram_quantile" in e]
+    assert quantile_exprs
+    for expr in quantile_exprs:
+        assert re.search(r"sum by \((?:[\w, ]*\b)?le\) \(rate\(\w+_bucket", expr), expr
+
+
+def test_every_query_parses_as_promql(tmp_path):
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (Debian package `prometheus`)")
+    exprs = [e.replace("$__rate_interval", "1m") for e in all_exprs(load_dashboard())]
+    rules = {
+        "groups": [
+            {
+                "name": "dashboard-queries",
+                "rules": [
+                    {"record": f"dashboard:query_{i}", "expr": e} for i, e in enumerate(exprs)
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "dashboard_queries.yml"
+    path.write_text(yaml.safe_dump(rules))
+    result = subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,236 @@
+"""docker-compose.yml, deploy/Dockerfile, .dockerignore and deploy/k8s manifests.
+
+`docker compose config` validates the compose file without a Docker engine. It needs the
+compose v2 CLI plugin (or a standalone `docker-compose` v2); those tests skip, saying why,
+when no docker client or no compose implementation is installed. The structural checks parse
+the files directly and always run.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+K8S = ROOT / "deploy" / "k8s"
+INPUT_PARTITIONS = 6
+
+
+def compose_command() -> list[str]:
+    if shutil.which("docker") is None:
+        pytest.skip("docker client not installed")
+    probe = subprocess.run(
+        ["docker", "compose", "version"], capture_output=True, text=True, timeout=60
+    )
+    if probe.returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    pytest.skip("docker client has no compose plugin (`docker compose version` failed)")
+
+
+def run_compose_config(*extra: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"COMPOSE_FILE", "COMPOSE_PROFILES"}}
+    return subprocess.run(
+        [*compose_command(), "-f", str(COMPOSE), *extra, "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def services() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())["services"]
+
+
+def k8s_documents() -> list[dict]:
+    docs = []
+    for path in sorted(K8S.glob("*.yaml")):
+        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return docs
+
+
+def k8s_kind(kind: str) -> dict:
+    (doc,) = [d for d in k8s_documents() if d["kind"] == kind]
+    return doc
+
+
+# ------------------------------------------------------------------ compose
+
+
+def test_compose_config_is_valid():
+    result = run_compose_config()
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_config_with_demo_profile_is_valid():
+    result = run_compose_config("--profile", "demo")
+    assert result.returncode == 0, result.stderr
+
+
+def test_kafka_is_the_official_image_pinned_to_a_4x_release():
+    assert re.fullmatch(r"apache/kafka:4\.\d+\.\d+", services()["kafka"]["image"])
+
+
+def test_kafka_runs_kraft_without_zookeeper():
+    env = services()["kafka"]["environment"]
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert not any("ZOOKEEPER" in key for key in env)
+
+
+def test_redis_persists_with_appendonly():
+    command = services()["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+
+
+def test_tagger_waits_for_healthy_infra_and_completed_one_shots():
+    depends = services()["tagger"]["depends_on"]
+    assert depends["kafka"]["condition"] == "service_healthy"
+    assert depends["redis"]["condition"] == "service_healthy"
+    assert depends["topics"]["condition"] == "service_completed_successfully"
+    assert depends["trainer"]["condition"] == "service_completed_successfully"
+
+
+def test_topic_creation_waits_for_healthy_kafka():
+    topics = services()["topics"]
+    assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert topics["command"][:3] == ["python", "-m", "consumer.topics"]
+
+
+def test_trainer_mounts_the_dataset_read_only_from_dataset_dir():
+    volumes = services()["trainer"]["volumes"]
+    assert "${DATASET_DIR:-../shared/data}:/data:ro" in volumes
+    assert "models:/models" in volumes
+
+
+def test_tagger_reads_the_model_volume_read_only():
+    assert "models:/models:ro" in services()["tagger"]["volumes"]
+
+
+def test_replay_producer_is_only_in_the_demo_profile():
+    assert services()["replay"]["profiles"] == ["demo"]
+    assert all("profiles" not in s for name, s in services().items() if name != "replay")
+
+
+def test_every_service_with_a_healthcheck_dependency_defines_one():
+    all_services = services()
+    for name, service in all_services.items():
+        for dep, spec in service.get("depends_on", {}).items():
+            if spec["condition"] == "service_healthy":
+                built = "build" in all_services[dep]  # HEALTHCHECK in deploy/Dockerfile
+                assert built or "healthcheck" in all_services[dep], f"{name} -> {dep}"
+
+
+def test_every_repo_bind_mount_exists():
+    for service in services().values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), source
+
+
+def test_grafana_admin_password_comes_from_the_environment():
+    env = services()["grafana"]["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD")
+
+
+# ------------------------------------------------------------------ image
+
+
+def test_dockerfile_default_target_runs_as_non_root_with_a_healthz_check():
+    text = DOCKERFILE.read_text()
+    final_stage = text[text.rindex("\nFROM ") :]
+    assert "python:3.11-slim" in text
+    assert re.search(r"^USER 10001", text, re.M)
+    assert "HEALTHCHECK" in final_stage and "/healthz" in final_stage
+    assert "pip install ." in text
+
+
+def test_dockerignore_only_lets_in_the_packages():
+    lines = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*"
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    assert allowed == {"pyproject.toml", "README.md", "schemas", "training", "consumer"}
+
+
+# ------------------------------------------------------------------ kubernetes
+
+
+def test_k8s_manifests_are_namespace_agnostic():
+    for doc in k8s_documents():
+        assert "namespace" not in doc.get("metadata", {}), doc["kind"]
+    assert "namespace" not in k8s_kind("Kustomization")
+
+
+def test_kustomization_lists_every_manifest():
+    listed = set(k8s_kind("Kustomization")["resources"])
+    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == files
+
+
+def test_keda_max_replicas_equals_input_partitions():
+    spec = k8s_kind("ScaledObject")["spec"]
+    assert spec["maxReplicaCount"] == INPUT_PARTITIONS
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "kafka"
+    assert trigger["metadata"]["topic"] == "content.raw"
+    assert trigger["metadata"]["consumerGroup"] == "content-tagger"
+
+
+def test_deployment_leaves_replicas_to_keda_and_runs_one_worker_per_pod():
+    deployment = k8s_kind("Deployment")
+    assert "replicas" not in deployment["spec"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["args"][-2:] == ["--workers", "1"]
+
+
+def test_deployment_probes_hit_healthz():
+    (container,) = k8s_kind("Deployment")["spec"]["template"]["spec"]["containers"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] == "/healthz", probe
+
+
+def test_deployment_delivers_the_model_with_an_init_container():
+    pod = k8s_kind("Deployment")["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    assert {"name": "models", "mountPath": "/models"} in init["volumeMounts"]
+    assert any(v["name"] == "models" and "emptyDir" in v for v in pod["volumes"])
+
+
+def test_k8s_secret_holds_only_placeholders():
+    secret = k8s_kind("Secret")
+    assert "data" not in secret
+    assert secret["stringData"]["sasl-username"] == "CHANGE_ME"
+    assert secret["stringData"]["sasl-password"] == "CHANGE_ME"
+
+
+def test_pod_is_scraped_by_podmonitor_and_annotations():
+    annotations = k8s_kind("Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == "9108"
+    endpoints = k8s_kind("PodMonitor")["spec"]["podMetricsEndpoints"]
+    assert endpoints[0]["port"] == "metrics"
+
+
+def test_kustomize_builds_the_manifests():
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl not installed")
+    result = subprocess.run(
+        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    kinds = {d["kind"] for d in yaml.safe_load_all(result.stdout) if d}
+    assert {"Deployment", "ScaledObject", "PodMonitor", "PodDisruptionBudget"} <= kinds

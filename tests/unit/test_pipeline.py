@@ -1,0 +1,116 @@
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from consumer.metrics import Metrics
+from consumer.pipeline import Pipeline
+from schemas.events import ClassifiedEvent, DuplicateEvent
+from schemas.tags import APPROVED_TAGS
+from schemas.topics import DEFAULT_TOPICS as T
+from training.artifact import load_artifact
+
+
+class FakeRecord:
+    def __init__(self, value: bytes | None, offset: int = 0, partition: int = 0):
+        self._value, self._offset, self._partition = value, offset, partition
+
+    def value(self):
+        return self._value
+
+    def key(self):
+        return None
+
+    def topic(self):
+        return T.input
+
+    def partition(self):
+        return self._partition
+
+    def offset(self):
+        return self._offset
+
+    def timestamp(self):
+        return (2, 1_700_000_000_000)
+
+
+class MemoryDedup:
+    """The Redis script's semantics, in memory (the real script is tested against Redis)."""
+
+    def __init__(self):
+        self.seen: dict[str, str] = {}
+        self.calls = 0
+
+    def check(self, fingerprints: Sequence[str], ids: Sequence[str]) -> list[str | None]:
+        self.calls += 1
+        out = []
+        for fp, event_id in zip(fingerprints, ids, strict=True):
+            prev = self.seen.setdefault(fp, event_id)
+            out.append(None if prev == event_id else prev)
+        return out
+
+
+def _event(i, title="Object detection with YOLO", description="boxes in images"):
+    return json.dumps(
+        {"id": i, "title": title, "description": description, "created_on": "2020-01-01T00:00:00"}
+    ).encode()
+
+
+@pytest.fixture
+def pipeline(trained_artifact: Path):
+    dedup = MemoryDedup()
+    return Pipeline(load_artifact(trained_artifact), dedup, T, Metrics(), 100_000), dedup
+
+
+def test_every_record_yields_exactly_one_output(pipeline):
+    p, _ = pipeline
+    records = [FakeRecord(_event(1)), FakeRecord(b"junk", 1), FakeRecord(_event(2, "NLP", "BERT"))]
+    assert len(p.process(records)) == 3
+
+
+def test_confident_prediction_goes_to_tagged_topic(pipeline):
+    p, _ = pipeline
+    [out] = p.process([FakeRecord(_event(1))])
+    record = ClassifiedEvent.model_validate_json(out.value)
+    assert out.topic == T.tagged and record.route == "tagged"
+    assert record.tag == "computer-vision" and record.confidence >= record.threshold
+    assert set(record.probabilities) == set(APPROVED_TAGS)
+    assert out.key == b"1"
+
+
+def test_low_confidence_prediction_goes_to_review_topic(trained_artifact: Path):
+    artifact = load_artifact(trained_artifact)
+    strict = artifact.__class__(
+        artifact.path, {**artifact.metadata, "threshold": 1.0}, artifact.classifier
+    )
+    p = Pipeline(strict, MemoryDedup(), T, Metrics(), 100_000)
+    [out] = p.process([FakeRecord(_event(1, "something", "vague"))])
+    assert out.topic == T.review
+    assert ClassifiedEvent.model_validate_json(out.value).route == "review"
+
+
+def test_same_content_under_new_id_goes_to_duplicates(pipeline):
+    p, _ = pipeline
+    outs = p.process([FakeRecord(_event(1)), FakeRecord(_event(2, "OBJECT detection, with YOLO!"))])
+    assert [o.topic for o in outs] == [T.tagged, T.duplicate]
+    assert DuplicateEvent.model_validate_json(outs[1].value).duplicate_of == "1"
+
+
+def test_redelivered_event_is_processed_again_not_duplicate(pipeline):
+    p, _ = pipeline
+    p.process([FakeRecord(_event(1))])
+    [again] = p.process([FakeRecord(_event(1))])
+    assert again.topic == T.tagged
+
+
+def test_garbage_goes_to_dead_letter(pipeline):
+    p, _ = pipeline
+    [out] = p.process([FakeRecord(b"\xff\xfe", offset=9)])
+    assert out.topic == T.dead_letter and out.label == "invalid_utf8"
+
+
+def test_dedup_is_one_call_per_batch(pipeline):
+    p, dedup = pipeline
+    p.process([FakeRecord(_event(i, f"title {i}")) for i in range(50)])
+    assert dedup.calls == 1

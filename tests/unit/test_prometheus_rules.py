@@ -1,0 +1,164 @@
+"""Prometheus config and alert rules: promtool checks, unit tests, coverage and metric names.
+
+promtool comes with Debian's `prometheus` package (CI installs it); the promtool tests skip only
+when it is absent. The coverage and metric-name checks need no promtool.
+"""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PROM = ROOT / "deploy" / "prometheus"
+CONFIG = PROM / "prometheus.yml"
+ALERTS = PROM / "alerts.yml"
+ALERTS_TEST = PROM / "alerts_test.yml"
+SEVERITIES = {"critical", "warning"}
+
+# Words that look like metric names in PromQL but are operators or modifiers.
+PROMQL_KEYWORDS = frozenset(
+    {"and", "or", "unless", "bool", "offset", "inf", "nan"}
+    | {"by", "without", "on", "ignoring", "group_left", "group_right"}
+)
+
+
+def exported_metric_names() -> set[str]:
+    """Series names the service exposes, from its own registry, plus Prometheus' `up`.
+
+    Same logic as tests/unit/test_dashboard.py (kept local so each test file stands alone).
+    """
+    from consumer.metrics import Metrics
+
+    suffixes = {
+        "counter": ("_total",),
+        "gauge": ("",),
+        "histogram": ("_bucket", "_sum", "_count"),
+        "summary": ("", "_sum", "_count"),
+        "info": ("_info",),
+        "stateset": ("",),
+        "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
+        "unknown": ("",),
+    }
+    names = {"up"}
+    for family in Metrics().registry.collect():
+        names.update(family.name + suffix for suffix in suffixes[family.type])
+        names.update(s.name for s in family.samples if not s.name.endswith("_created"))
+    return names
+
+
+def metric_names_in(expr: str) -> set[str]:
+    """Metric names referenced by a PromQL expression (functions, keywords, labels excluded)."""
+    s = re.sub(r'"(?:\\.|[^"\\])*"', '""', expr)
+    s = re.sub(r"'(?:\\.|[^'\\])*'", "''", s)
+    s = re.sub(r"\{[^}]*\}", " ", s)
+    s = re.sub(r"\[[^\]]*\]", " ", s)
+    s = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
+    names = set()
+    for match in re.finditer(r"(?<![\w.:])([A-Za-z_:][\w:]*)(\s*\()?", s):
+        name, is_call = match.group(1), match.group(2)
+        if not is_call and name.lower() not in PROMQL_KEYWORDS:
+            names.add(name)
+    return names
+
+
+def alert_rules() -> list[dict]:
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
+
+
+def alert_rule_tests() -> list[dict]:
+    tests = yaml.safe_load(ALERTS_TEST.read_text())["tests"]
+    return [case for test in tests for case in test.get("alert_rule_test", [])]
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess:
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.skip("promtool not installed (Debian package `prometheus`; CI installs it)")
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def test_promtool_check_config_passes():
+    result = promtool("check", "config", str(CONFIG))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_check_rules_passes():
+    result = promtool("check", "rules", str(ALERTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_rule_unit_tests_pass():
+    result = promtool("test", "rules", str(ALERTS_TEST))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prometheus_config_loads_the_alert_rules():
+    config = yaml.safe_load(CONFIG.read_text())
+    assert "alerts.yml" in config["rule_files"]
+
+
+def test_prometheus_config_scrapes_the_tagger_job():
+    config = yaml.safe_load(CONFIG.read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    targets = [t for sc in jobs["content-tagger"]["static_configs"] for t in sc["targets"]]
+    assert "tagger:9108" in targets
+
+
+def test_rule_unit_tests_load_the_alert_rules():
+    assert yaml.safe_load(ALERTS_TEST.read_text())["rule_files"] == ["alerts.yml"]
+
+
+def test_alert_names_are_unique():
+    names = [rule["alert"] for rule in alert_rules()]
+    assert len(names) == len(set(names))
+
+
+def test_every_alert_has_a_firing_test_case():
+    firing = {case["alertname"] for case in alert_rule_tests() if case.get("exp_alerts")}
+    missing = {rule["alert"] for rule in alert_rules()} - firing
+    assert not missing, f"alerts without a firing test in alerts_test.yml: {sorted(missing)}"
+
+
+def test_every_alert_has_a_not_firing_test_case():
+    silent = {case["alertname"] for case in alert_rule_tests() if not case.get("exp_alerts")}
+    missing = {rule["alert"] for rule in alert_rules()} - silent
+    assert not missing, f"alerts without a not-firing test in alerts_test.yml: {sorted(missing)}"
+
+
+def test_rule_unit_tests_only_name_existing_alerts():
+    known = {rule["alert"] for rule in alert_rules()}
+    assert {case["alertname"] for case in alert_rule_tests()} <= known
+
+
+def test_every_alert_has_a_known_severity():
+    for rule in alert_rules():
+        assert rule.get("labels", {}).get("severity") in SEVERITIES, rule["alert"]
+
+
+def test_every_alert_has_summary_and_description():
+    for rule in alert_rules():
+        annotations = rule.get("annotations", {})
+        assert annotations.get("summary"), rule["alert"]
+        assert annotations.get("description"), rule["alert"]
+
+
+def test_every_alert_waits_before_firing():
+    for rule in alert_rules():
+        assert re.fullmatch(r"\d+[smh]", str(rule.get("for", ""))), rule["alert"]
+
+
+def test_alert_exprs_use_only_exported_metric_names():
+    exported = exported_metric_names()
+    for rule in alert_rules():
+        unknown = metric_names_in(rule["expr"]) - exported
+        assert not unknown, f"{rule['alert']}: {sorted(unknown)} not exported"
+
+
+def test_instance_down_alert_only_watches_the_tagger_job():
+    (rule,) = [r for r in alert_rules() if "up" in metric_names_in(r["expr"])]
+    assert 'job="content-tagger"' in rule["expr"]

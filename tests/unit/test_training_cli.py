@@ -1,0 +1,63 @@
+import json
+from pathlib import Path
+
+from schemas.tags import APPROVED_TAGS
+from training.cli import main
+
+
+def test_evaluate_prints_one_json_document(trained_artifact: Path, dataset_path: str, capsys):
+    assert main(["evaluate", "--model", str(trained_artifact), "--data", dataset_path]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"overall", "per_class", "slices", "selective"}
+    assert set(report["overall"]) == {"precision", "recall", "f1", "num_samples"}
+    assert report["overall"]["num_samples"] == 764
+    assert set(report["per_class"]) == set(APPROVED_TAGS)
+    assert set(report["selective"]) == {"threshold", "coverage", "precision"}
+
+
+def test_evaluate_writes_plots(trained_artifact: Path, dataset_path: str, tmp_path: Path, capsys):
+    main(
+        [
+            "evaluate",
+            "--model",
+            str(trained_artifact),
+            "--data",
+            dataset_path,
+            "--report",
+            str(tmp_path),
+        ]
+    )
+    for name in ("confusion_matrix.png", "precision_coverage.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predict_prints_tag_confidence_and_every_probability(trained_artifact: Path, capsys):
+    main(
+        [
+            "predict",
+            "--model",
+            str(trained_artifact),
+            "--title",
+            "Object detection with YOLO",
+            "--description",
+            "bounding boxes in images",
+        ]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out["tag"] == "computer-vision"
+    assert set(out["probabilities"]) == set(APPROVED_TAGS)
+    assert 0.0 <= out["confidence"] <= 1.0
+
+
+def test_train_on_bad_data_exits_with_named_rows(tmp_path: Path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,created_on,title,description,tag\n1,2020,T,D,robotics\n")
+    assert main(["train", "--data", str(bad), "--out", str(tmp_path / "m")]) == 2
+    assert "unapproved tag 'robotics' in rows 1" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_meets_quality_bar_on_validation_split(trained_artifact: Path):
+    meta = json.loads((trained_artifact / "metadata.json").read_text())
+    assert meta["validation_metrics"]["overall"]["f1"] >= 0.80
+    assert meta["validation_metrics"]["selective"]["precision"] >= meta["target_precision"]
