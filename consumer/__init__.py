@@ -1,1 +1,1 @@
-"""The stream service: consume raw content, dedup in Redis, classify with fastText, route outputs."""
+"""The stream service: consume raw content, dedup in Redis, classify, route the outputs."""

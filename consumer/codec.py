@@ -37,13 +37,15 @@ def decode(value: bytes | None, max_bytes: int) -> RawContentEvent:
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DecodeError("invalid_utf8", f"payload is not UTF-8: {exc.reason} at {exc.start}")
+        raise DecodeError(
+            "invalid_utf8", f"payload is not UTF-8: {exc.reason} at {exc.start}"
+        ) from None
     try:
         return _validate_json(text)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False, include_context=False)
         if errors and errors[0]["type"] == "json_invalid":
-            raise DecodeError("invalid_json", f"payload is not JSON: {errors[0]['msg']}")
+            raise DecodeError("invalid_json", f"payload is not JSON: {errors[0]['msg']}") from None
         details = tuple(
             {"loc": ".".join(str(p) for p in e["loc"]), "type": e["type"], "msg": e["msg"]}
             for e in errors
@@ -53,7 +55,7 @@ def decode(value: bytes | None, max_bytes: int) -> RawContentEvent:
             "schema_validation",
             f"{len(details)} validation error(s); first: {first['loc']}: {first['msg']}",
             details,
-        )
+        ) from None
 
 
 _validate_classified = ClassifiedEvent.__pydantic_validator__.validate_python

@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from schemas.topics import DEFAULT_TOPICS, Topics
 
 # Client settings that pass straight through to librdkafka: KAFKA_SASL_MECHANISM → sasl.mechanism.
-# Only these families, so unrelated KAFKA_* variables (KAFKA_HEAP, KAFKA_PORT) never reach the client.
+# Only these families: unrelated KAFKA_* variables (KAFKA_HEAP, KAFKA_PORT) never reach the client.
 PASSTHROUGH_PREFIXES = ("KAFKA_SASL_", "KAFKA_SSL_", "KAFKA_SECURITY_", "KAFKA_CLIENT_ID")
 # KAFKA_CONFIG_<NAME> for anything else, e.g. KAFKA_CONFIG_FETCH_MAX_BYTES → fetch.max.bytes.
 GENERIC_PREFIX = "KAFKA_CONFIG_"

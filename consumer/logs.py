@@ -1,4 +1,4 @@
-"""JSON logs on stderr, one object per line, with structured extras (`log.info(..., extra={...})`)."""
+"""JSON logs on stderr, one object per line, with structured extras (`extra={...}`)."""
 
 import json
 import logging

@@ -1,4 +1,4 @@
-"""Prometheus metrics the service exports; the dashboard and alert rules query exactly these names."""
+"""Prometheus metrics the service exports; the dashboard and alerts query exactly these names."""
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -80,13 +80,13 @@ class Metrics:
         self.batch_seconds = Histogram(
             "tagger_batch_seconds",
             "Time to process one batch, from poll return to outputs handed to the producer.",
-            buckets=CLASSIFY_BUCKETS[6:] + (0.1, 0.5, 1.0, 5.0),
+            buckets=(*CLASSIFY_BUCKETS[6:], 0.1, 0.5, 1.0, 5.0),
             registry=r,
         )
         self.dedup_seconds = Histogram(
             "tagger_dedup_seconds",
             "Redis round trip for one batch's dedup check.",
-            buckets=CLASSIFY_BUCKETS[4:] + (0.1, 0.5, 1.0),
+            buckets=(*CLASSIFY_BUCKETS[4:], 0.1, 0.5, 1.0),
             registry=r,
         )
         self.redis_errors = Counter(

@@ -1,5 +1,6 @@
 """The consume → process → produce loop, with offsets stored only behind confirmed deliveries."""
 
+import contextlib
 import logging
 import signal
 import time
@@ -164,10 +165,8 @@ class Service:
             (o.outcome, o.label) for o in outputs if o.outcome in ("tagged", "review")
         ).items():
             self._metrics.tags.labels(label, outcome).inc(n)
-        for (outcome, label), n in Counter(
-            (o.outcome, o.label) for o in outputs if o.outcome == "dead_letter"
-        ).items():
-            self._metrics.dead_letters.labels(label).inc(n)
+        for code, n in Counter(o.label for o in outputs if o.outcome == "dead_letter").items():
+            self._metrics.dead_letters.labels(code).inc(n)
 
     # -- deliveries and offsets ---------------------------------------------------------------
     def _service_producer(self) -> None:
@@ -259,10 +258,8 @@ class Service:
 
     def _forget_partitions(self, partitions: list[TopicPartition]) -> None:
         for p in partitions:
-            try:
+            with contextlib.suppress(KeyError):
                 self._metrics.consumer_lag.remove(p.topic, str(p.partition))
-            except KeyError:
-                pass
         self.assigned = []
         self._metrics.assigned_partitions.set(0)
 

@@ -41,7 +41,7 @@ class RawContentEvent(_Content):
 
 
 class ClassifiedEvent(_Content):
-    """A classified event on the tagged topic or, below the confidence threshold, the review topic."""
+    """A classified event: on the tagged topic, or below the threshold on the review topic."""
 
     tag: Tag
     confidence: Probability

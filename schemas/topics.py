@@ -1,4 +1,4 @@
-"""Default topic names, imported by the consumer's settings, the replay tool, benchmarks and tests."""
+"""Default topic names: the consumer's settings, replay, benchmarks and tests all import these."""
 
 from dataclasses import dataclass
 

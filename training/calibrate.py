@@ -20,9 +20,9 @@ def precision_coverage_curve(
     n = len(confidences)
     order = sorted(range(n), key=lambda i: confidences[i], reverse=True)
     curve: list[tuple[float, float, float]] = []
-    kept = hits = 0
+    hits = 0
     for pos, i in enumerate(order):
-        kept += 1
+        kept = pos + 1
         hits += bool(correct[i])
         last_of_tie = pos + 1 == n or confidences[order[pos + 1]] != confidences[i]
         if last_of_tie:

@@ -1,9 +1,9 @@
 """fastText prediction without the NumPy-2-incompatible Python wrapper.
 
-fasttext 0.9.3's `FastText.predict()` ends in `np.array(probs, copy=False)`, which NumPy 2 rejects.
-Rather than pin NumPy < 2 or patch the package, we call the C++ binding (`model.f.predict`) directly:
-it returns plain `(probability, label)` tuples, works with any NumPy, and skips an array allocation on
-the per-event hot path.
+fasttext 0.9.3's `FastText.predict()` ends in `np.array(probs, copy=False)`, which NumPy 2
+rejects. Rather than pin NumPy < 2 or patch the package, we call the C++ binding
+(`model.f.predict`) directly: it returns plain `(probability, label)` tuples, works with any NumPy,
+and skips an array allocation on the per-event hot path.
 """
 
 from collections.abc import Sequence
@@ -48,7 +48,7 @@ class Classifier:
         pairs = self._predict(text + "\n", -1, 0.0, "strict")
         tag_of = self._tag_of
         probs = {tag_of[label]: min(max(p, 0.0), 1.0) for p, label in pairs}
-        best_p, best_label = pairs[0]
+        best_label = pairs[0][1]
         return tag_of[best_label], probs[tag_of[best_label]], probs
 
     def predict(self, title: str, description: str) -> tuple[str, float, dict[str, float]]:

@@ -1,4 +1,4 @@
-"""Load and validate the labelled data set; bad data stops training with the offending rows named."""
+"""Load and validate the labelled data set; bad data stops training, naming the rows."""
 
 import csv
 import hashlib
@@ -61,7 +61,7 @@ def _row_list(rows: list[int], limit: int = 10) -> str:
 
 
 def parse(raw: bytes, source: str = "<bytes>") -> Dataset:
-    """Parse CSV bytes and validate them. Row numbers in errors are 1-based data rows (header = 0)."""
+    """Parse and validate CSV bytes. Rows in errors are 1-based data rows (header = 0)."""
     text = raw.decode("utf-8-sig")
     reader = csv.DictReader(io.StringIO(text, newline=""))
     columns = tuple(reader.fieldnames or ())

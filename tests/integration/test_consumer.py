@@ -60,7 +60,7 @@ def _ids(outputs, topic) -> list[str]:
 def test_every_event_lands_in_exactly_one_output_topic(
     services, topics, service_factory, dataset_path
 ):
-    values = _dataset_events(dataset_path, "ds") + [b"garbage-1", b"{}", b"\xff"]
+    values = [*_dataset_events(dataset_path, "ds"), b"garbage-1", b"{}", b"\xff"]
     produce(services.bootstrap, topics.input, values)
     svc = service_factory().start()
     out = read_outputs(services.bootstrap, topics, expected=len(values))
