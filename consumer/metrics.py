@@ -1,8 +1,14 @@
 """Prometheus metrics the service exports; the dashboard and alerts query exactly these names."""
 
+from typing import get_args
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from schemas.events import ErrorCode
+from schemas.tags import APPROVED_TAGS
+
 OUTCOMES = ("tagged", "review", "duplicate", "dead_letter")
+KAFKA_ERROR_KINDS = ("client", "consume", "produce", "commit", "store_offsets")
 
 # Microseconds to tens of milliseconds: a fastText call is a few µs, a slow batch a few ms.
 CLASSIFY_BUCKETS = (
@@ -115,5 +121,13 @@ class Metrics:
             "Calibrated confidence threshold of the loaded model.",
             registry=r,
         )
+        # Known label values start at zero, so rates and alerts see a series before the first event.
         for outcome in OUTCOMES:
             self.events.labels(outcome)
+        for tag in APPROVED_TAGS:
+            for route in ("tagged", "review"):
+                self.tags.labels(tag, route)
+        for code in get_args(ErrorCode):
+            self.dead_letters.labels(code)
+        for kind in KAFKA_ERROR_KINDS:
+            self.kafka_errors.labels(kind)

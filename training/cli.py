@@ -1,4 +1,4 @@
-"""`python -m training {train,tune,evaluate,predict}` (console script: `tagger-train`)."""
+"""`python -m training {train,tune,cv,evaluate,predict}` (console script: `tagger-train`)."""
 
 import argparse
 import json
@@ -45,6 +45,17 @@ def _cmd_tune(args: argparse.Namespace) -> int:
             indent=2,
         )
     )
+    return 0
+
+
+def _cmd_cv(args: argparse.Namespace) -> int:
+    from training.config import TrainConfig
+    from training.crossval import cross_validate
+    from training.data import load
+
+    result = cross_validate(load(args.data), TrainConfig.from_file(args.config), args.folds,
+                            args.repeats)
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -104,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=int, default=60, help="seconds")
     p.add_argument("--config", type=Path, default=None)
     p.set_defaults(func=_cmd_tune)
+
+    p = sub.add_parser("cv", help="repeated stratified k-fold weighted F1 of a config")
+    p.add_argument("--data", default=None, help=data_help)
+    p.add_argument("--config", type=Path, default=None)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=3)
+    p.set_defaults(func=_cmd_cv)
 
     p = sub.add_parser("evaluate", help="print one JSON metrics document")
     p.add_argument("--model", type=Path, required=True)

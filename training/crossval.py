@@ -1,0 +1,37 @@
+"""Repeated stratified k-fold cross-validation: how settings are chosen without tuning to one split."""
+
+import statistics
+from typing import Any
+
+from sklearn.metrics import f1_score
+from sklearn.model_selection import RepeatedStratifiedKFold
+
+from training.classifier import Classifier
+from training.config import TrainConfig
+from training.data import Dataset
+from training.train import fit
+
+
+def cross_validate(
+    dataset: Dataset, config: TrainConfig, folds: int = 5, repeats: int = 3, seed: int = 42
+) -> dict[str, Any]:
+    """Weighted F1 per fold, and its mean and standard deviation over all folds."""
+    examples, tags = dataset.examples, dataset.tags
+    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    scores = []
+    for train_idx, test_idx in splitter.split(examples, tags):
+        classifier = Classifier(fit([examples[i] for i in train_idx], config.fasttext))
+        predicted = [
+            classifier.predict(examples[i].title, examples[i].description)[0] for i in test_idx
+        ]
+        scores.append(
+            f1_score([tags[i] for i in test_idx], predicted, average="weighted", zero_division=0)
+        )
+    return {
+        "folds": folds,
+        "repeats": repeats,
+        "weighted_f1_mean": statistics.fmean(scores),
+        "weighted_f1_std": statistics.pstdev(scores),
+        "weighted_f1_per_fold": scores,
+        "fasttext": config.fasttext.model_dump(),
+    }
