@@ -14,6 +14,7 @@
 #   KAFKA_VERSION     default: the one in scripts/kafka/pom.xml
 #   SKIP_APT=1        do not touch apt packages
 #   SKIP_KAFKA_JARS=1 do not fetch the Kafka jars
+#   SKIP_COMPOSE=1    do not build the docker compose CLI plugin
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -102,6 +103,26 @@ install_kafka_jars() {
   log "Kafka $KAFKA_VERSION jars: $(find "$KAFKA_LIB_DIR" -name '*.jar' | wc -l) jars installed"
 }
 
+# `docker compose config` validates docker-compose.yml without an engine, but Debian's docker
+# client ships no compose v2 plugin; build the official one from the Go module proxy if missing.
+COMPOSE_VERSION="${COMPOSE_VERSION:-v2.40.3}"
+install_compose_plugin() {
+  command -v docker >/dev/null 2>&1 || { log "docker client absent: compose check skipped"; return 0; }
+  if docker compose version >/dev/null 2>&1; then
+    log "docker compose: already present"
+    return 0
+  fi
+  command -v go >/dev/null 2>&1 || { log "go not found: cannot build docker compose"; return 0; }
+  log "docker compose $COMPOSE_VERSION: building the CLI plugin with go"
+  local dir plugins="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+  dir="$(go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  mkdir -p "$plugins"
+  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -o "$plugins/docker-compose" ./cmd)
+  docker compose version >&2
+}
+
 if [ "${SKIP_APT:-0}" != 1 ]; then install_apt_packages; fi
 if [ "${SKIP_KAFKA_JARS:-0}" != 1 ]; then install_kafka_jars; fi
+if [ "${SKIP_COMPOSE:-0}" != 1 ]; then install_compose_plugin; fi
 log "done"
