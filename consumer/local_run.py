@@ -77,7 +77,7 @@ def main() -> int:
             "dead_letter": settings.topic_dead_letter,
         }[outcome]
         print(f"  {outcome:<12} {int(n):>6}  → {topic}")
-    tags = {k: v for k, v in samples.items() if k.startswith("tagger_tags_total")}
+    tags = {k: v for k, v in samples.items() if k.startswith("tagger_tags_total") and v}
     for name, n in sorted(tags.items()):
         print(f"    {name.removeprefix('tagger_tags_total')}: {int(n)}")
     print("  (content seen in an earlier run within the dedup retention counts as duplicate)")

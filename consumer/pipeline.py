@@ -5,10 +5,15 @@ plain objects. Redis is touched exactly once per batch.
 """
 
 import time
+from bisect import bisect_left
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Protocol
+
+from prometheus_client import Histogram
 
 from consumer import codec
 from consumer.metrics import Metrics
@@ -42,6 +47,25 @@ class Output:
     label: str | None = None  # the tag, or the error code of a dead letter
 
 
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """`histogram.observe(v)` for every value, with one bucket increment per distinct bucket and
+    one sum increment, instead of three locked increments per value."""
+    if not values:
+        return
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    amount = sum(values)
+    if bounds is None or buckets is None or total is None or amount != amount:
+        for v in values:  # internals changed, or a NaN (which observe() puts in no bucket)
+            histogram.observe(v)
+        return
+    # observe() picks the first bucket with v <= bound: exactly bisect_left over the bounds.
+    for index, n in Counter(map(bisect_left, repeat(bounds, len(values)), values)).items():
+        buckets[index].inc(n)
+    total.inc(amount)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -57,7 +81,7 @@ class Pipeline:
         self._dedup = dedup
         self._topics = topics
         self._max_bytes = max_message_bytes
-        self._observe_classify = metrics.classification_seconds.observe
+        self._classification_seconds = metrics.classification_seconds
         self._observe_dedup = metrics.dedup_seconds.observe
 
     def process(self, records: Sequence[Record]) -> list[Output]:
@@ -86,35 +110,41 @@ class Pipeline:
         else:
             verdicts = []
 
-        predict, threshold, observe = self._predict, self._threshold, self._observe_classify
+        predict, threshold, version = self._predict, self._threshold, self._version
+        encode_classified, encode_duplicate = codec.encode_classified, codec.encode_duplicate
+        event_key, append, now = codec.event_key, outputs.append, datetime.now
         perf = time.perf_counter
-        for (event, title, description), fp, seen in zip(
-            valid, fingerprints, verdicts, strict=True
-        ):
-            key = codec.event_key(event.id)
-            if seen is not None:
-                value = codec.encode_duplicate(
-                    event, duplicate_of=seen, fingerprint=fp, consumed_at=consumed_at
+        durations: list[float] = []  # observed in one go: a histogram observe costs ~0.7 µs
+        try:
+            for (event, title, description), fp, seen in zip(
+                valid, fingerprints, verdicts, strict=True
+            ):
+                key = event_key(event.id)
+                if seen is not None:
+                    value = encode_duplicate(
+                        event, duplicate_of=seen, fingerprint=fp, consumed_at=consumed_at
+                    )
+                    append(Output(topics.duplicate, key, value, "duplicate"))
+                    continue
+                started = perf()
+                tag, confidence, probs = predict(model_input_normalised(title, description))
+                durations.append(perf() - started)
+                route = "tagged" if confidence >= threshold else "review"
+                value = encode_classified(
+                    event,
+                    tag=tag,
+                    confidence=confidence,
+                    probabilities=all_tag_probabilities(probs),
+                    route=route,
+                    threshold=threshold,
+                    model_version=version,
+                    consumed_at=consumed_at,
+                    classified_at=now(UTC),
                 )
-                outputs.append(Output(topics.duplicate, key, value, "duplicate"))
-                continue
-            started = perf()
-            tag, confidence, probs = predict(model_input_normalised(title, description))
-            observe(perf() - started)
-            route = "tagged" if confidence >= threshold else "review"
-            value = codec.encode_classified(
-                event,
-                tag=tag,
-                confidence=confidence,
-                probabilities=all_tag_probabilities(probs),
-                route=route,
-                threshold=threshold,
-                model_version=self._version,
-                consumed_at=consumed_at,
-                classified_at=datetime.now(UTC),
-            )
-            topic = topics.tagged if route == "tagged" else topics.review
-            outputs.append(Output(topic, key, value, route, tag))
+                topic = topics.tagged if route == "tagged" else topics.review
+                append(Output(topic, key, value, route, tag))
+        finally:
+            observe_many(self._classification_seconds, durations)
         return outputs
 
     def _dead_letter(

@@ -5,6 +5,7 @@ import logging
 import signal
 import time
 from collections import Counter
+from operator import attrgetter
 from typing import Any
 
 import redis
@@ -12,12 +13,31 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from consumer.delivery import Batch, DeliveryTracker
 from consumer.metrics import Metrics
-from consumer.pipeline import Output, Pipeline
+from consumer.pipeline import Output, Pipeline, observe_many
 
 log = logging.getLogger(__name__)
 
 LAG_INTERVAL_SECONDS = 2.0
+_OUTCOME_LABEL = attrgetter("outcome", "label")
 MAX_DELIVERY_ATTEMPTS = 5
+
+
+def consume_batch(consumer: Consumer, max_messages: int, timeout: float) -> list:
+    """Up to `max_messages` of the records already fetched; if there are none, waits at most
+    `timeout` seconds for the first one and returns it with whatever arrived alongside.
+
+    `consume(n, timeout)` alone returns only when n records are there or the timeout expires, so
+    below n records per poll timeout every record would wait for the timeout (50 ms by default).
+    """
+    messages = consumer.consume(max_messages, 0)
+    if messages:
+        return messages
+    first = consumer.poll(timeout)
+    if first is None:
+        return []
+    if max_messages <= 1:
+        return [first]
+    return [first, *consumer.consume(max_messages - 1, 0)]
 
 
 class FatalError(RuntimeError):
@@ -108,7 +128,7 @@ class Service:
                 )
             self._service_producer()
             return
-        messages = self._consumer.consume(self._batch_size, self._poll_timeout)
+        messages = consume_batch(self._consumer, self._batch_size, self._poll_timeout)
         self._service_producer()
         if now >= self._next_lag_update:
             self._update_lag()
@@ -135,10 +155,9 @@ class Service:
             self._on_redis_error(records, exc)
             return
         next_offsets: dict[tuple[str, int], int] = {}
-        timestamps: list[int] = []
         for record in records:
             next_offsets[(record.topic(), record.partition())] = record.offset() + 1
-            timestamps.append(record.timestamp()[1])
+        timestamps = [record.timestamp()[1] for record in records]
         batch = Batch(next_offsets, timestamps, pending=len(outputs))
         self._tracker.add(batch)
         self._produce(outputs, batch.on_delivery)
@@ -158,15 +177,19 @@ class Service:
         self._producer.poll(0)
 
     def _count(self, outputs: list[Output]) -> None:
-        outcomes = Counter(o.outcome for o in outputs)
-        for outcome, n in outcomes.items():
+        # One C-level pass over the batch; label lookups per distinct (outcome, label) only.
+        per_label = Counter(map(_OUTCOME_LABEL, outputs))
+        per_outcome: Counter[str] = Counter()
+        for (outcome, _label), n in per_label.items():
+            per_outcome[outcome] += n
+        for outcome, n in per_outcome.items():
             self._metrics.events.labels(outcome).inc(n)
-        for (outcome, label), n in Counter(
-            (o.outcome, o.label) for o in outputs if o.outcome in ("tagged", "review")
-        ).items():
-            self._metrics.tags.labels(label, outcome).inc(n)
-        for code, n in Counter(o.label for o in outputs if o.outcome == "dead_letter").items():
-            self._metrics.dead_letters.labels(code).inc(n)
+        for (outcome, label), n in per_label.items():
+            if outcome in ("tagged", "review"):
+                self._metrics.tags.labels(label, outcome).inc(n)
+        for (outcome, code), n in per_label.items():
+            if outcome == "dead_letter":
+                self._metrics.dead_letters.labels(code).inc(n)
 
     # -- deliveries and offsets ---------------------------------------------------------------
     def _service_producer(self) -> None:
@@ -208,10 +231,10 @@ class Service:
             self._metrics.kafka_errors.labels("store_offsets").inc()
             log.warning("could not store offsets", extra={"error": str(exc)})
         now_ms = time.time() * 1000.0
-        observe = self._metrics.end_to_end_seconds.observe
-        for batch in done:
-            for ts in batch.source_timestamps_ms:
-                observe(max(now_ms - ts, 0.0) / 1000.0)
+        observe_many(
+            self._metrics.end_to_end_seconds,
+            [max(now_ms - ts, 0.0) / 1000.0 for batch in done for ts in batch.source_timestamps_ms],
+        )
 
     def _drain(self, timeout: float) -> bool:
         """Wait for every in-flight output; True when nothing is left unacknowledged."""

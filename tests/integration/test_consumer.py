@@ -195,3 +195,20 @@ def test_unloadable_model_exits_with_clear_error(services, topics, service_facto
     svc = service_factory(extra_env={"MODEL_DIR": str(tmp_path / "nowhere")})
     with pytest.raises(RuntimeError, match="not a model artifact"):
         svc.start()
+
+
+def test_workers_split_the_partitions_of_one_consumer_group(services, topics, service_factory):
+    svc = service_factory(extra_env={"WORKERS": "2"}).start()
+    second = svc.metrics_port + 1
+
+    def assigned() -> list[int]:
+        ports = (svc.metrics_port, second)
+        healths = [svc.health_at(port) for port in ports]
+        return [h["assigned_partitions"] if h else 0 for h in healths]
+
+    assert wait_for(lambda: sorted(assigned()) == [1, 2], timeout=60), assigned()
+    values = [event(f"w-{i}", f"worker item {i}", "images and video") for i in range(300)]
+    produce(services.bootstrap, topics.input, values)
+    out = read_outputs(services.bootstrap, topics, expected=300)
+    assert out.total() == 300
+    assert svc.terminate() == 0

@@ -54,8 +54,13 @@ def scraped(services, trained_artifact, tmp_path_factory):
         pytest.fail("prometheus is not installed (scripts/install-system.sh installs it)")
     tmp = tmp_path_factory.mktemp("prometheus")
     topics = unique_topics(3, services.bootstrap)
-    svc = ServiceProcess(bootstrap=services.bootstrap, redis_url=services.redis_url,
-                         model_dir=trained_artifact, topics=topics, log_path=tmp / "service.log")
+    svc = ServiceProcess(
+        bootstrap=services.bootstrap,
+        redis_url=services.redis_url,
+        model_dir=trained_artifact,
+        topics=topics,
+        log_path=tmp / "service.log",
+    )
     svc.start()
     prom_port = free_port()
     config = yaml.safe_load(PROM_CONFIG.read_text())
@@ -64,15 +69,21 @@ def scraped(services, trained_artifact, tmp_path_factory):
     config["rule_files"] = [str(ALERTS)]
     for job in config["scrape_configs"]:
         if job["job_name"] == "content-tagger":
-            job["static_configs"] = [{"targets": [f"127.0.0.1:{svc.metrics_port}"],
-                                      "labels": {"worker": "0"}}]
+            job["static_configs"] = [
+                {"targets": [f"127.0.0.1:{svc.metrics_port}"], "labels": {"worker": "0"}}
+            ]
         else:
             job["static_configs"] = [{"targets": [f"127.0.0.1:{prom_port}"]}]
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
     prom = subprocess.Popen(
-        ["prometheus", f"--config.file={tmp / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
-        stdout=(tmp / "prometheus.log").open("wb"), stderr=subprocess.STDOUT,
+        [
+            "prometheus",
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ],
+        stdout=(tmp / "prometheus.log").open("wb"),
+        stderr=subprocess.STDOUT,
     )
     try:
         # A steady trickle with duplicates and garbage, so every rate and quantile has samples.
@@ -80,10 +91,13 @@ def scraped(services, trained_artifact, tmp_path_factory):
         for i in range(400):
             values.append(event(f"p-{i}", f"Image segmentation method {i}", "pixels and masks"))
             if i % 20 == 0:
-                values += [event(f"d-{i}", f"IMAGE segmentation method {i}!", "pixels and masks"),
-                           b"not json"]
-        feeder = threading.Thread(target=produce, args=(services.bootstrap, topics.input, values),
-                                  kwargs={"rate": 40})
+                values += [
+                    event(f"d-{i}", f"IMAGE segmentation method {i}!", "pixels and masks"),
+                    b"not json",
+                ]
+        feeder = threading.Thread(
+            target=produce, args=(services.bootstrap, topics.input, values), kwargs={"rate": 40}
+        )
         feeder.start()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

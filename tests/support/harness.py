@@ -198,10 +198,12 @@ class ServiceProcess:
         raise TimeoutError(f"service not ready: {self.logs()[-2000:]}")
 
     def health(self) -> dict | None:
+        return self.health_at(self.metrics_port)
+
+    @staticmethod
+    def health_at(port: int) -> dict | None:
         try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=2
-            ) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
                 return json.loads(r.read())
         except Exception:
             return None
