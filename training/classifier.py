@@ -47,9 +47,16 @@ class Classifier:
         """Top tag, its probability and every approved tag's probability for normalised text."""
         pairs = self._predict(text + "\n", -1, 0.0, "strict")
         tag_of = self._tag_of
-        probs = {tag_of[label]: min(max(p, 0.0), 1.0) for p, label in pairs}
-        best_label = pairs[0][1]
-        return tag_of[best_label], probs[tag_of[best_label]], probs
+        probs: dict[str, float] = {}
+        for p, label in pairs:
+            # Clamped to [0, 1] like min(max(p, 0.0), 1.0), without two builtin calls per label.
+            if p < 0.0:
+                p = 0.0
+            elif p > 1.0:
+                p = 1.0
+            probs[tag_of[label]] = p
+        best = tag_of[pairs[0][1]]
+        return best, probs[best], probs
 
     def predict(self, title: str, description: str) -> tuple[str, float, dict[str, float]]:
         return self.predict_text(model_input(title, description))

@@ -53,8 +53,9 @@ def _cmd_cv(args: argparse.Namespace) -> int:
     from training.crossval import cross_validate
     from training.data import load
 
-    result = cross_validate(load(args.data), TrainConfig.from_file(args.config), args.folds,
-                            args.repeats)
+    result = cross_validate(
+        load(args.data), TrainConfig.from_file(args.config), args.folds, args.repeats
+    )
     print(json.dumps(result, indent=2))
     return 0
 

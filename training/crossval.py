@@ -1,4 +1,4 @@
-"""Repeated stratified k-fold cross-validation: how settings are chosen without tuning to one split."""
+"""Repeated stratified k-fold cross-validation: settings are chosen without tuning to one split."""
 
 import statistics
 from typing import Any

@@ -1,4 +1,4 @@
-"""A real Prometheus scrapes the running service; every dashboard query and alert rule runs on it."""
+"""A real Prometheus scrapes the running service; every dashboard query and alert runs on it."""
 
 import json
 import shutil
@@ -8,7 +8,6 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
