@@ -16,7 +16,6 @@ from schemas.events import (
     ErrorInfo,
     RawContentEvent,
 )
-from schemas.tags import APPROVED_TAGS
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,22 +67,6 @@ def _dump(model: Any) -> bytes:
     return orjson.dumps(model.__dict__)
 
 
-# Fast-path checks: values that pass them are exactly what validation would return unchanged, so
-# their JSON is the validated model's JSON; anything else goes through the validator (and its
-# errors).
-_TAGS = frozenset(APPROVED_TAGS)
-_ROUTES = frozenset(("tagged", "review"))
-
-
-def _valid_probabilities(probabilities: object) -> bool:
-    if type(probabilities) is not dict:
-        return False
-    for tag, p in probabilities.items():
-        if type(tag) is not str or tag not in _TAGS or type(p) is not float or not 0.0 <= p <= 1.0:
-            return False
-    return True
-
-
 def encode_classified(
     event: RawContentEvent,
     *,
@@ -97,55 +80,34 @@ def encode_classified(
     classified_at: datetime,
 ) -> bytes:
     """Validated against `ClassifiedEvent`, so a tag outside the approved set cannot be emitted."""
-    fields = {
-        **event.__dict__,
-        "tag": tag,
-        "confidence": confidence,
-        "probabilities": probabilities,
-        "route": route,
-        "threshold": threshold,
-        "model_version": model_version,
-        "consumed_at": consumed_at,
-        "classified_at": classified_at,
-    }
-    if (
-        type(event) is RawContentEvent
-        and type(tag) is str
-        and tag in _TAGS
-        and type(route) is str
-        and route in _ROUTES
-        and type(confidence) is float
-        and 0.0 <= confidence <= 1.0
-        and type(threshold) is float
-        and 0.0 <= threshold <= 1.0
-        and type(model_version) is str
-        and type(consumed_at) is datetime
-        and type(classified_at) is datetime
-        and _valid_probabilities(probabilities)
-    ):
-        # Every field already satisfies ClassifiedEvent (the content fields were validated by the
-        # same constraints on decode), so validating would return these values unchanged.
-        return orjson.dumps(fields)
-    return _dump(_validate_classified(fields))
+    record = _validate_classified(
+        {
+            **event.__dict__,
+            "tag": tag,
+            "confidence": confidence,
+            "probabilities": probabilities,
+            "route": route,
+            "threshold": threshold,
+            "model_version": model_version,
+            "consumed_at": consumed_at,
+            "classified_at": classified_at,
+        }
+    )
+    return _dump(record)
 
 
 def encode_duplicate(
     event: RawContentEvent, *, duplicate_of: str, fingerprint: str, consumed_at: datetime
 ) -> bytes:
-    fields = {
-        **event.__dict__,
-        "duplicate_of": duplicate_of,
-        "fingerprint": fingerprint,
-        "consumed_at": consumed_at,
-    }
-    if (
-        type(event) is RawContentEvent
-        and (type(duplicate_of) is str or type(duplicate_of) is int)
-        and type(fingerprint) is str
-        and type(consumed_at) is datetime
-    ):
-        return orjson.dumps(fields)  # already valid: see encode_classified
-    return _dump(_validate_duplicate(fields))
+    record = _validate_duplicate(
+        {
+            **event.__dict__,
+            "duplicate_of": duplicate_of,
+            "fingerprint": fingerprint,
+            "consumed_at": consumed_at,
+        }
+    )
+    return _dump(record)
 
 
 def encode_dead_letter(

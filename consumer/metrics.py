@@ -1,5 +1,9 @@
 """Prometheus metrics the service exports; the dashboard and alerts query exactly these names."""
 
+from bisect import bisect_left
+from collections import Counter as Tally
+from collections.abc import Sequence
+from itertools import repeat
 from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -131,3 +135,22 @@ class Metrics:
             self.dead_letters.labels(code)
         for kind in KAFKA_ERROR_KINDS:
             self.kafka_errors.labels(kind)
+
+
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """`histogram.observe(v)` for every value, with one bucket increment per distinct bucket and
+    one sum increment, instead of three locked increments per value."""
+    if not values:
+        return
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    amount = sum(values)
+    if bounds is None or buckets is None or total is None or amount != amount:
+        for v in values:  # internals changed, or a NaN (which observe() puts in no bucket)
+            histogram.observe(v)
+        return
+    # observe() picks the first bucket with v <= bound: exactly bisect_left over the bounds.
+    for index, n in Tally(map(bisect_left, repeat(bounds, len(values)), values)).items():
+        buckets[index].inc(n)
+    total.inc(amount)

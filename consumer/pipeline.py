@@ -4,23 +4,21 @@ Pure of Kafka I/O (the service produces what this returns), so every routing rul
 plain objects. Redis is touched exactly once per batch.
 """
 
+import logging
 import time
-from bisect import bisect_left
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import repeat
 from typing import Protocol
 
-from prometheus_client import Histogram
-
 from consumer import codec
-from consumer.metrics import Metrics
+from consumer.metrics import Metrics, observe_many
 from schemas.topics import Topics
 from training.artifact import Artifact
 from training.classifier import all_tag_probabilities
 from training.text import fingerprint_normalised, model_input_normalised, normalise_text
+
+log = logging.getLogger(__name__)
 
 
 class Record(Protocol):
@@ -45,25 +43,6 @@ class Output:
     value: bytes
     outcome: str
     label: str | None = None  # the tag, or the error code of a dead letter
-
-
-def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
-    """`histogram.observe(v)` for every value, with one bucket increment per distinct bucket and
-    one sum increment, instead of three locked increments per value."""
-    if not values:
-        return
-    bounds = getattr(histogram, "_upper_bounds", None)
-    buckets = getattr(histogram, "_buckets", None)
-    total = getattr(histogram, "_sum", None)
-    amount = sum(values)
-    if bounds is None or buckets is None or total is None or amount != amount:
-        for v in values:  # internals changed, or a NaN (which observe() puts in no bucket)
-            histogram.observe(v)
-        return
-    # observe() picks the first bucket with v <= bound: exactly bisect_left over the bounds.
-    for index, n in Counter(map(bisect_left, repeat(bounds, len(values)), values)).items():
-        buckets[index].inc(n)
-    total.inc(amount)
 
 
 class Pipeline:
@@ -95,12 +74,16 @@ class Pipeline:
         for record in records:
             try:
                 event = codec.decode(record.value(), self._max_bytes)
+                title, description = normalise_text(event.title), normalise_text(event.description)
+                fp = fingerprint_normalised(title, description, event.url)
             except codec.DecodeError as error:
                 outputs.append(self._dead_letter(record, error, consumed_at))
                 continue
-            title, description = normalise_text(event.title), normalise_text(event.description)
-            valid.append((event, title, description))
-            fingerprints.append(fingerprint_normalised(title, description, event.url))
+            except Exception as exc:  # never crash on input
+                outputs.append(self._unexpected(record, exc, consumed_at))
+                continue
+            valid.append((record, event, title, description))
+            fingerprints.append(fp)
             ids.append(str(event.id))
 
         if valid:
@@ -116,36 +99,48 @@ class Pipeline:
         perf = time.perf_counter
         durations: list[float] = []  # observed in one go: a histogram observe costs ~0.7 µs
         try:
-            for (event, title, description), fp, seen in zip(
+            for (record, event, title, description), fp, seen in zip(
                 valid, fingerprints, verdicts, strict=True
             ):
-                key = event_key(event.id)
-                if seen is not None:
-                    value = encode_duplicate(
-                        event, duplicate_of=seen, fingerprint=fp, consumed_at=consumed_at
+                try:
+                    key = event_key(event.id)
+                    if seen is not None:
+                        value = encode_duplicate(
+                            event, duplicate_of=seen, fingerprint=fp, consumed_at=consumed_at
+                        )
+                        append(Output(topics.duplicate, key, value, "duplicate"))
+                        continue
+                    started = perf()
+                    tag, confidence, probs = predict(model_input_normalised(title, description))
+                    durations.append(perf() - started)
+                    route = "tagged" if confidence >= threshold else "review"
+                    value = encode_classified(
+                        event,
+                        tag=tag,
+                        confidence=confidence,
+                        probabilities=all_tag_probabilities(probs),
+                        route=route,
+                        threshold=threshold,
+                        model_version=version,
+                        consumed_at=consumed_at,
+                        classified_at=now(UTC),
                     )
-                    append(Output(topics.duplicate, key, value, "duplicate"))
-                    continue
-                started = perf()
-                tag, confidence, probs = predict(model_input_normalised(title, description))
-                durations.append(perf() - started)
-                route = "tagged" if confidence >= threshold else "review"
-                value = encode_classified(
-                    event,
-                    tag=tag,
-                    confidence=confidence,
-                    probabilities=all_tag_probabilities(probs),
-                    route=route,
-                    threshold=threshold,
-                    model_version=version,
-                    consumed_at=consumed_at,
-                    classified_at=now(UTC),
-                )
-                topic = topics.tagged if route == "tagged" else topics.review
-                append(Output(topic, key, value, route, tag))
+                    topic = topics.tagged if route == "tagged" else topics.review
+                    append(Output(topic, key, value, route, tag))
+                except Exception as exc:  # never crash on input
+                    append(self._unexpected(record, exc, consumed_at))
         finally:
             observe_many(self._classification_seconds, durations)
         return outputs
+
+    def _unexpected(self, record: Record, exc: Exception, consumed_at: datetime) -> Output:
+        log.warning(
+            "unexpected error processing a record; dead-lettering it",
+            extra={"partition": record.partition(), "offset": record.offset()},
+            exc_info=exc,
+        )
+        error = codec.DecodeError("processing_error", f"{type(exc).__name__}: {exc}")
+        return self._dead_letter(record, error, consumed_at)
 
     def _dead_letter(
         self, record: Record, error: codec.DecodeError, consumed_at: datetime

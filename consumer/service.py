@@ -12,8 +12,8 @@ import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from consumer.delivery import Batch, DeliveryTracker
-from consumer.metrics import Metrics
-from consumer.pipeline import Output, Pipeline, observe_many
+from consumer.metrics import Metrics, observe_many
+from consumer.pipeline import Output, Pipeline
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
 """The model artifact format: one definition, written by training and loaded by the consumer.
 
-An artifact is a directory holding `model.bin` (fastText) and `metadata.json`. The version is the
-model file's content hash, so two artifacts with the same version are byte-identical models, and
-loading re-hashes the file so a corrupted or tampered model is refused rather than served.
+An artifact is a directory holding the fastText model files of the ensemble (`model-0.bin`, ...)
+and `metadata.json`. The version is a hash of the model files' hashes, so two artifacts with the
+same version serve byte-identical models, and loading re-hashes every file so a corrupted or
+tampered model is refused rather than served.
 """
 
 import hashlib
@@ -10,6 +11,7 @@ import json
 import platform
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -19,9 +21,9 @@ from typing import Any
 from schemas.tags import APPROVED_TAGS
 from training.classifier import Classifier
 
-MODEL_FILE = "model.bin"
+MODEL_FILE_PATTERN = "model-{}.bin"
 METADATA_FILE = "metadata.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _LIBRARIES = ("fasttext", "numpy", "pydantic", "scikit-learn")
 
 
@@ -64,12 +66,12 @@ def library_versions() -> dict[str, str]:
 
 def write_artifact(
     out_dir: Path,
-    model: Any,
+    models: Sequence[Any],
     *,
     threshold: float,
     target_precision: float,
     validation_metrics: dict[str, Any],
-    fasttext_params: dict[str, Any],
+    fasttext_params: Sequence[dict[str, Any]],
     data_sha256: str,
     data_source: str,
     extra: dict[str, Any] | None = None,
@@ -79,19 +81,24 @@ def write_artifact(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        model.save_model(str(staging / MODEL_FILE))
-        digest = file_sha256(staging / MODEL_FILE)
-        labels = sorted(label.removeprefix("__label__") for label in model.get_labels())
+        members = []
+        for i, (model, params) in enumerate(zip(models, fasttext_params, strict=True)):
+            name = MODEL_FILE_PATTERN.format(i)
+            model.save_model(str(staging / name))
+            members.append(
+                {"file": name, "sha256": file_sha256(staging / name), "fasttext_params": params}
+            )
+        combined = hashlib.sha256("".join(m["sha256"] for m in members).encode()).hexdigest()
+        labels = sorted(label.removeprefix("__label__") for label in models[0].get_labels())
         meta = {
             "format_version": FORMAT_VERSION,
-            "version": digest[:16],
-            "model_sha256": digest,
+            "version": combined[:16],
             "created_at": datetime.now(UTC).isoformat(),
             "labels": labels,
             "threshold": threshold,
             "target_precision": target_precision,
             "validation_metrics": validation_metrics,
-            "fasttext_params": fasttext_params,
+            "models": members,
             "data_sha256": data_sha256,
             "data_source": data_source,
             "library_versions": library_versions(),
@@ -109,32 +116,41 @@ def write_artifact(
 
 
 def load_artifact(path: Path | str) -> Artifact:
-    """The only way to load a model for serving: verifies checksum and label set first."""
+    """The only way to load a model for serving: verifies checksums and label set first."""
     path = Path(path)
-    meta_path, model_path = path / METADATA_FILE, path / MODEL_FILE
-    if not meta_path.is_file() or not model_path.is_file():
-        raise ArtifactError(
-            f"{path} is not a model artifact: need {METADATA_FILE} and {MODEL_FILE}"
-        )
+    meta_path = path / METADATA_FILE
+    if not meta_path.is_file():
+        raise ArtifactError(f"{path} is not a model artifact: no {METADATA_FILE}")
     try:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{meta_path} is not valid JSON: {exc}") from exc
-    for key in ("version", "model_sha256", "labels", "threshold"):
+    for key in ("version", "models", "labels", "threshold"):
         if key not in meta:
             raise ArtifactError(f"{meta_path} lacks {key!r}")
-    actual = file_sha256(model_path)
-    if actual != meta["model_sha256"]:
-        raise ArtifactError(
-            f"checksum mismatch for {model_path}: metadata says {meta['model_sha256']}, "
-            f"file hashes to {actual}; refusing a corrupted or tampered model"
-        )
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(f"unsupported artifact format {meta.get('format_version')!r}")
     if sorted(meta["labels"]) != sorted(APPROVED_TAGS):
         raise ArtifactError(
             f"artifact labels {sorted(meta['labels'])} are not the approved set "
             f"{sorted(APPROVED_TAGS)}"
         )
-    classifier = Classifier.from_file(model_path)
+    files = []
+    for member in meta["models"]:
+        model_path = path / Path(member["file"]).name
+        if not model_path.is_file():
+            raise ArtifactError(f"{path} is not a model artifact: {model_path.name} is missing")
+        actual = file_sha256(model_path)
+        if actual != member["sha256"]:
+            raise ArtifactError(
+                f"checksum mismatch for {model_path}: metadata says {member['sha256']}, "
+                f"file hashes to {actual}; refusing a corrupted or tampered model"
+            )
+        files.append(model_path)
+    try:
+        classifier = Classifier.from_files(files)
+    except ValueError as exc:
+        raise ArtifactError(f"{path}: {exc}") from exc
     if sorted(classifier.labels) != sorted(APPROVED_TAGS):
         raise ArtifactError(
             f"model labels {sorted(classifier.labels)} are not the approved set "

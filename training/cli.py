@@ -38,7 +38,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         json.dumps(
             {
                 "config": str(config_path),
-                "fasttext": best.fasttext.model_dump(),
+                "models": [params.model_dump() for params in best.models],
                 "version": meta["version"],
                 "validation": meta["validation_metrics"]["overall"],
             },

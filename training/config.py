@@ -30,13 +30,24 @@ class FastTextParams(BaseModel):
         return self.model_dump()
 
 
+def _default_models() -> list[FastTextParams]:
+    return [FastTextParams(), FastTextParams(minn=0, maxn=0)]
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    fasttext: FastTextParams = Field(default_factory=FastTextParams)
+    models: list[FastTextParams] = Field(
+        default_factory=_default_models,
+        min_length=1,
+        description="Ensemble members, probabilities averaged: char + word n-grams by default.",
+    )
     validation_size: float = Field(0.2, gt=0.0, lt=1.0)
     split_seed: int = 42
     target_precision: float = Field(0.95, gt=0.0, le=1.0)
+    augment: bool = Field(
+        True, description="Also train on title-only and description-only views of each example."
+    )
     refit_on_all: bool = Field(
         True,
         description="After validating and calibrating, retrain on train+validation with the same "

@@ -9,7 +9,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 from training.classifier import Classifier
 from training.config import TrainConfig
 from training.data import Dataset
-from training.train import fit
+from training.train import fit_all
 
 
 def cross_validate(
@@ -20,7 +20,7 @@ def cross_validate(
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
     scores = []
     for train_idx, test_idx in splitter.split(examples, tags):
-        classifier = Classifier(fit([examples[i] for i in train_idx], config.fasttext))
+        classifier = Classifier(fit_all([examples[i] for i in train_idx], config))
         predicted = [
             classifier.predict(examples[i].title, examples[i].description)[0] for i in test_idx
         ]
@@ -33,5 +33,6 @@ def cross_validate(
         "weighted_f1_mean": statistics.fmean(scores),
         "weighted_f1_std": statistics.pstdev(scores),
         "weighted_f1_per_fold": scores,
-        "fasttext": config.fasttext.model_dump(),
+        "models": [params.model_dump() for params in config.models],
+        "augment": config.augment,
     }

@@ -21,14 +21,23 @@ def test_metadata_records_what_is_needed_to_reproduce_and_serve(trained_artifact
         "labels",
         "threshold",
         "validation_metrics",
-        "fasttext_params",
+        "models",
         "data_sha256",
         "library_versions",
-        "model_sha256",
     ):
         assert key in meta
     assert sorted(meta["labels"]) == sorted(APPROVED_TAGS)
-    assert meta["model_sha256"].startswith(meta["version"])
+    for member in meta["models"]:
+        assert set(member) == {"file", "sha256", "fasttext_params"}
+        assert (trained_artifact / member["file"]).is_file()
+
+
+def test_version_is_a_content_hash(trained_artifact: Path):
+    import hashlib
+
+    meta = json.loads((trained_artifact / "metadata.json").read_text())
+    hashes = "".join(m["sha256"] for m in meta["models"])
+    assert meta["version"] == hashlib.sha256(hashes.encode()).hexdigest()[:16]
 
 
 def test_loads_a_valid_artifact(trained_artifact: Path):
@@ -38,7 +47,7 @@ def test_loads_a_valid_artifact(trained_artifact: Path):
 
 
 def test_tampered_model_file_is_refused(artifact_copy: Path):
-    with (artifact_copy / "model.bin").open("r+b") as f:
+    with (artifact_copy / "model-1.bin").open("r+b") as f:
         f.seek(-16, 2)
         f.write(b"\x00" * 16)
     with pytest.raises(ArtifactError, match="checksum mismatch"):
@@ -64,13 +73,14 @@ def test_model_with_unapproved_label_is_refused(tmp_path: Path):
         for i in range(30)
     ] + [Example(str(100 + i), "2020", f"misc topic {i}", "things", "other") for i in range(30)]
     model = fit(examples, FastTextParams(dim=20, epoch=5))
+    params = FastTextParams(dim=20, epoch=5).as_kwargs()
     out = write_artifact(
         tmp_path / "bad",
-        model,
+        [model],
         threshold=0.5,
         target_precision=0.95,
         validation_metrics={},
-        fasttext_params={},
+        fasttext_params=[params],
         data_sha256="x",
         data_source="test",
     )

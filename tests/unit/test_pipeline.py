@@ -114,3 +114,18 @@ def test_dedup_is_one_call_per_batch(pipeline):
     p, dedup = pipeline
     p.process([FakeRecord(_event(i, f"title {i}")) for i in range(50)])
     assert dedup.calls == 1
+
+
+def test_unexpected_error_on_one_event_dead_letters_it_and_keeps_the_rest(pipeline, monkeypatch):
+    p, _ = pipeline
+    real = p._predict
+
+    def flaky(text: str):
+        if "explode" in text:
+            raise RuntimeError("boom")
+        return real(text)
+
+    monkeypatch.setattr(p, "_predict", flaky)
+    outs = p.process([FakeRecord(_event(1, "explode now"), 0), FakeRecord(_event(2), 1)])
+    assert [o.topic for o in outs] == [T.dead_letter, T.tagged]
+    assert json.loads(outs[0].value)["error"]["code"] == "processing_error"

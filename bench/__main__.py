@@ -1,0 +1,339 @@
+"""`python -m bench [--quick]`: the benchmark suite against the local Kafka broker and Redis.
+
+Steps (all by default; `--steps` picks some): stages (per-stage costs in process), memory (Redis
+bytes per million dedup fingerprints), drain (service vs passthrough draining a preloaded topic),
+scale (1 vs 2 service processes), latency (open-loop rates, broker-timestamp latency).
+
+Environment: KAFKA_BOOTSTRAP_SERVERS (localhost:9092), REDIS_URL (redis://localhost:6379/0),
+MODEL_DIR (artifacts/model; trained if missing), DATASET_LOC (../shared/data/dataset.csv),
+BENCH_OUT (.bench/latest.json; the plot is written next to it as .png).
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import drain, infra, latency, memory, report, stages
+from bench.stats import ratio
+
+ROOT = infra.ROOT
+STEPS = ("stages", "memory", "drain", "scale", "latency")
+
+
+@dataclass
+class Config:
+    quick: bool
+    bootstrap: str
+    redis_url: str
+    model_dir: Path
+    dataset: str
+    out: Path
+    stage_events: int
+    batch: int
+    drain_events: int
+    scale_events: int
+    partitions: int
+    duplicate_share: float
+    rates: tuple[int, ...]
+    rate_seconds: float
+    warmup_seconds: float
+    memory_fingerprints: int
+    rounds: int
+    steps: tuple[str, ...] = STEPS
+    seed: int = 7
+    run_id: str = field(default_factory=infra.run_id)
+
+    @classmethod
+    def build(cls, args: argparse.Namespace) -> "Config":
+        env = os.environ
+        quick = args.quick
+        out = Path(args.out or env.get("BENCH_OUT") or ROOT / ".bench" / "latest.json")
+        dataset = env.get("DATASET_LOC") or str(ROOT.parent / "shared" / "data" / "dataset.csv")
+        rates = (
+            tuple(args.rates) if args.rates else ((1000, 5000) if quick else (1000, 5000, 10000))
+        )
+        return cls(
+            quick=quick,
+            bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+            redis_url=env.get("REDIS_URL", "redis://localhost:6379/0"),
+            model_dir=Path(env.get("MODEL_DIR", "artifacts/model")).resolve(),
+            dataset=dataset,
+            out=out.resolve(),
+            stage_events=args.stage_events or (20_000 if quick else 200_000),
+            batch=1000,
+            drain_events=args.events or (20_000 if quick else 200_000),
+            scale_events=args.events or (20_000 if quick else 200_000),
+            partitions=6,
+            duplicate_share=0.1,
+            rates=rates,
+            rate_seconds=args.rate_seconds or (4.0 if quick else 15.0),
+            warmup_seconds=0.5,
+            memory_fingerprints=100_000 if quick else 1_000_000,
+            rounds=args.rounds or (1 if quick else 3),
+            steps=tuple(args.steps) if args.steps else STEPS,
+        )
+
+
+def ensure_model(cfg: Config) -> None:
+    if (cfg.model_dir / "metadata.json").is_file():
+        return
+    print(f"[bench] no model at {cfg.model_dir}: training one", file=sys.stderr)
+    subprocess.run(
+        [sys.executable, "-m", "training", "train", "--data", cfg.dataset, "--out", cfg.model_dir],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def redis_version(url: str) -> str | None:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=5)
+        version = client.info("server").get("redis_version")
+        client.close()
+        return str(version)
+    except redis.RedisError:
+        return None
+
+
+def step_stages(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
+    from training.artifact import load_artifact
+
+    events = ctx["events"][: cfg.stage_events]
+    result = stages.run(
+        events, load_artifact(cfg.model_dir), cfg.redis_url, f"bench:{cfg.run_id}", cfg.batch
+    )
+    rep["stages_us"] = result["stages_us"]
+    rep["stages_meta"] = {
+        "events": result["events"],
+        "timer_overhead_us": result["timer_overhead_us"],
+        "batch": cfg.batch,
+        "note": "per-event stages timed per call; dedup and pipeline per batch of "
+        f"{cfg.batch}, amortised per event (percentiles over batches)",
+    }
+
+
+def step_memory(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
+    result = memory.run(cfg.redis_url, f"bench:{cfg.run_id}:memory", cfg.memory_fingerprints)
+    rep["dedup_memory"] = result
+    rep["dedup_memory_bytes_per_million"] = result["memory_usage_bytes_per_million"]
+
+
+def _spec(cfg: Config, ctx: dict[str, Any]) -> drain.DrainSpec:
+    return drain.DrainSpec(
+        bootstrap=cfg.bootstrap,
+        redis_url=cfg.redis_url,
+        model_dir=cfg.model_dir,
+        input_topic=ctx["drain_topics"].input,
+        events=cfg.drain_events,
+        partitions=cfg.partitions,
+        log_dir=ctx["log_dir"],
+    )
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
+    topics = infra.make_topics(cfg.bootstrap, f"bench-drain-{cfg.run_id}", cfg.partitions)
+    ctx["drain_topics"] = topics
+    events = [dict(e, id=f"d-{i}") for i, e in enumerate(ctx["events"][: cfg.drain_events])]
+    preload_seconds = infra.preload(cfg.bootstrap, topics.input, events)
+    services: list[dict[str, Any]] = []
+    passthroughs: list[dict[str, Any]] = []
+    try:
+        spec = _spec(cfg, ctx)
+        for _ in range(cfg.rounds):  # alternated, so drift in machine load hits both alike
+            services.append(drain.run_service(spec))
+            passthroughs.append(drain.run_passthrough(spec))
+    finally:
+        infra.delete_topics(cfg.bootstrap, [topics.input])
+    service_eps = _median([r["eps"] for r in services])
+    passthrough_eps = _median([r["eps"] for r in passthroughs])
+    rep["drain"] = {
+        "events": cfg.drain_events,
+        "partitions": cfg.partitions,
+        "rounds": cfg.rounds,
+        "service_eps": round(service_eps, 1),
+        "passthrough_eps": round(passthrough_eps, 1),
+        "ratio": round(ratio(service_eps, passthrough_eps) or 0.0, 4),
+        "ratio_per_round": [
+            round(ratio(s["eps"], p["eps"]) or 0.0, 4)
+            for s, p in zip(services, passthroughs, strict=True)
+        ],
+        "service_eps_per_round": [round(r["eps"], 1) for r in services],
+        "passthrough_eps_per_round": [round(r["eps"], 1) for r in passthroughs],
+        "service_eps_incl_commit": round(_median([r["eps_incl_commit"] for r in services]), 1),
+        "preload_seconds": round(preload_seconds, 3),
+        "timing": (drain.__doc__ or "").split("\n\n")[1].replace("\n", " "),
+        "service_runs": services,
+        "passthrough_runs": passthroughs,
+    }
+
+
+def step_scale(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
+    import orjson
+
+    events = ctx["events"][: cfg.scale_events]
+    runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+    for _ in range(cfg.rounds):
+        for workers in (1, 2):
+            tag = f"s{workers}-"
+            values = [orjson.dumps(dict(e, id=f"{tag}{i}")) for i, e in enumerate(events)]
+            keys = [f"{tag}{i}".encode() for i in range(len(events))]
+            runs[workers].append(
+                drain.run_scale(
+                    bootstrap=cfg.bootstrap,
+                    redis_url=cfg.redis_url,
+                    model_dir=cfg.model_dir,
+                    values=values,
+                    keys=keys,
+                    partitions=cfg.partitions,
+                    workers=workers,
+                    log_dir=ctx["log_dir"],
+                )
+            )
+    one, two = _median([r["eps"] for r in runs[1]]), _median([r["eps"] for r in runs[2]])
+    rep["scale"] = {
+        "events": cfg.scale_events,
+        "rounds": cfg.rounds,
+        "one_eps": round(one, 1),
+        "two_eps": round(two, 1),
+        "ratio": round(ratio(two, one) or 0.0, 4),
+        "one_eps_per_round": [round(r["eps"], 1) for r in runs[1]],
+        "two_eps_per_round": [round(r["eps"], 1) for r in runs[2]],
+        "timing": " ".join((drain.run_scale.__doc__ or "").split()),
+        "runs": runs[1] + runs[2],
+    }
+
+
+def step_latency(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
+    rep["latency_ms"] = latency.run(
+        bootstrap=cfg.bootstrap,
+        redis_url=cfg.redis_url,
+        model_dir=cfg.model_dir,
+        events=ctx["events"],
+        rates=cfg.rates,
+        seconds=cfg.rate_seconds,
+        warmup=cfg.warmup_seconds,
+        partitions=cfg.partitions,
+        log_dir=ctx["log_dir"],
+    )
+    rep["latency_meta"] = {
+        "seconds_per_rate": cfg.rate_seconds,
+        "warmup_seconds_excluded": cfg.warmup_seconds,
+        "note": (latency.__doc__ or "").replace("\n", " ").strip(),
+    }
+
+
+STEP_FUNCS: dict[str, Callable[[Config, dict[str, Any], dict[str, Any]], None]] = {
+    "stages": step_stages,
+    "memory": step_memory,
+    "drain": step_drain,
+    "scale": step_scale,
+    "latency": step_latency,
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes; finishes in ~1-2 min")
+    parser.add_argument("--steps", nargs="+", choices=STEPS, help="run only these steps")
+    parser.add_argument("--no-memory", action="store_true", help="skip the Redis memory step")
+    parser.add_argument("--events", type=int, help="events for drain and scale")
+    parser.add_argument("--stage-events", type=int, help="events for the in-process stages")
+    parser.add_argument("--rates", type=int, nargs="+", help="latency rates (events/s)")
+    parser.add_argument("--rate-seconds", type=float, help="seconds per latency rate")
+    parser.add_argument("--rounds", type=int, help="alternated drain/scale repetitions")
+    parser.add_argument("--out", help="JSON report path (BENCH_OUT)")
+    args = parser.parse_args(argv)
+    if args.no_memory:
+        args.steps = [s for s in (args.steps or STEPS) if s != "memory"]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = Config.build(args)
+    started = time.monotonic()
+    from consumer.replay import generate_events
+    from training.data import load
+
+    ensure_model(cfg)
+    examples = load(cfg.dataset).examples
+    needed = max(
+        cfg.stage_events,
+        cfg.drain_events,
+        cfg.scale_events,
+        int(sum(cfg.rates) * cfg.rate_seconds),
+    )
+    log_dir = cfg.out.parent / "logs" / cfg.run_id
+    ctx: dict[str, Any] = {
+        "events": list(
+            generate_events(examples, needed, cfg.duplicate_share, cfg.seed, f"b{cfg.run_id}")
+        ),
+        "log_dir": log_dir,
+    }
+    rep: dict[str, Any] = {
+        "meta": {
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": "python -m bench" + (" " + " ".join(sys.argv[1:]) if argv is None else ""),
+            "quick": cfg.quick,
+            "run_id": cfg.run_id,
+            "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+            "logs": str(log_dir),
+        },
+        "machine": report.machine_info(),
+        "libraries": {**report.library_versions(), "redis-server": redis_version(cfg.redis_url)},
+        "errors": {},
+    }
+    step_seconds: dict[str, float] = {}
+    for step in cfg.steps:
+        print(f"[bench] {step} …", file=sys.stderr, flush=True)
+        t = time.monotonic()
+        try:
+            STEP_FUNCS[step](cfg, ctx, rep)
+        except Exception as exc:
+            rep["errors"][step] = f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
+        step_seconds[step] = round(time.monotonic() - t, 1)
+        if hasattr(os, "getloadavg"):  # a busy machine explains outliers
+            rep["meta"].setdefault("loadavg_after_step", {})[step] = round(os.getloadavg()[0], 2)
+        print(f"[bench] {step} done in {step_seconds[step]}s", file=sys.stderr, flush=True)
+        rep["meta"]["step_seconds"] = step_seconds
+        report.write_json(rep, cfg.out)
+    rep["targets"] = report.check_targets(rep)
+    rep["meta"]["total_seconds"] = round(time.monotonic() - started, 1)
+    if hasattr(os, "getloadavg"):
+        rep["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    plot = report.plot_latency(
+        rep.get("latency_ms") or [],
+        cfg.out.with_suffix(".png"),
+        f"e2e latency vs rate ({'quick' if cfg.quick else 'full'} run, "
+        f"{rep['machine']['cores']} cores)",
+    )
+    if plot:
+        rep["meta"]["plot"] = str(plot)
+    report.write_json(rep, cfg.out)
+    print(report.markdown(rep))
+    print(f"\nreport: {cfg.out}" + (f"\nplot:   {plot}" if plot else ""))
+    if rep["errors"]:
+        print(f"errors in: {', '.join(rep['errors'])}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Drain throughput: time a consumer group draining a preloaded input topic to completion.
+
+Timing window: from the moment every process in the group reports assigned partitions on
+`/healthz` (so interpreter start, model load and the group join are excluded) to the moment the sum
+of the output topics' end offsets reaches the number of input events (every output appended to the
+log, i.e. delivered with acks=all). Outputs that already existed at the window start are subtracted,
+so eps = (events − outputs at start) / window. Afterwards the run waits until the group's committed
+offsets equal the input's end offsets (auto-commit every 1 s) and reports that time separately.
+"""
+
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import infra
+from bench.stats import rate
+
+
+@dataclass(frozen=True)
+class DrainSpec:
+    bootstrap: str
+    redis_url: str
+    model_dir: Path
+    input_topic: str
+    events: int
+    partitions: int
+    log_dir: Path
+    timeout: float = 600.0
+
+
+def _window(
+    spec: DrainSpec,
+    procs: list[infra.Proc],
+    ports: list[int],
+    outputs: list[str],
+    group: str,
+    spawned_at: float,
+) -> dict[str, Any]:
+    offsets = infra.Offsets(spec.bootstrap)
+
+    def all_assigned() -> bool:
+        counts = infra.assigned_partitions(ports)
+        return min(counts) > 0 and sum(counts) == spec.partitions
+
+    t0 = infra.wait_until(all_assigned, 120, "partition assignment", procs=procs)
+    done0 = offsets.total(outputs)
+    samples: list[tuple[float, int]] = [(t0, done0)]
+
+    def finished() -> bool:
+        n = offsets.total(outputs)
+        samples.append((time.monotonic(), n))
+        return n >= spec.events
+
+    t_done = infra.wait_until(finished, spec.timeout, "all outputs", interval=0.05, procs=procs)
+    produced = samples[-1][1]
+    input_end = offsets.end_offsets([spec.input_topic])
+
+    def committed() -> bool:
+        return offsets.committed(group, spec.input_topic) == input_end
+
+    t_committed = infra.wait_until(committed, 60, "committed offsets == end offsets", 0.1, procs)
+    measured = spec.events - done0
+    return {
+        "events": spec.events,
+        "events_measured": measured,
+        "outputs": produced,
+        "seconds": t_done - t0,
+        "eps": rate(measured, t_done - t0),
+        "startup_seconds": t0 - spawned_at,
+        "commit_after_seconds": t_committed - t_done,
+        "eps_incl_commit": rate(measured, t_committed - t0),
+        "timeline": [(round(t - t0, 3), n) for t, n in samples[:: max(1, len(samples) // 200)]],
+    }
+
+
+def run_service(spec: DrainSpec, workers: int = 1, tag: str = "service") -> dict[str, Any]:
+    prefix = f"bench-{tag}-{infra.run_id()}"
+    topics = infra.output_topics(spec.bootstrap, prefix, spec.input_topic, spec.partitions)
+    group = f"{prefix}-group"
+    port = infra.free_port(workers)
+    env = infra.service_env(
+        bootstrap=spec.bootstrap,
+        redis_url=spec.redis_url,
+        model_dir=spec.model_dir,
+        topics=topics,
+        group=group,
+        port=port,
+        dedup_key=f"bench:{prefix}:{uuid.uuid4().hex[:6]}",
+    )
+    argv = ["-m", "consumer"] + (["--workers", str(workers)] if workers > 1 else [])
+    spawned_at = time.monotonic()
+    proc = infra.spawn(tag, argv, env, spec.log_dir)
+    try:
+        result = _window(
+            spec,
+            [proc],
+            [port + i for i in range(workers)],
+            list(topics.outputs()),
+            group,
+            spawned_at,
+        )
+        result["events_total_metric"] = sum(
+            infra.scrape_events_total(port + i) or 0.0 for i in range(workers)
+        )
+    finally:
+        code = proc.stop()
+        infra.delete_topics(spec.bootstrap, topics.outputs())
+    result.update(workers=workers, exit_code=code, log=str(proc.log_path))
+    if code != 0:
+        raise infra.BenchError(f"{tag} exited with {code}:\n{proc.tail()}")
+    return result
+
+
+def run_passthrough(spec: DrainSpec, tag: str = "passthrough") -> dict[str, Any]:
+    prefix = f"bench-{tag}-{infra.run_id()}"
+    topics = infra.output_topics(spec.bootstrap, prefix, spec.input_topic, spec.partitions)
+    group = f"{prefix}-group"
+    port = infra.free_port()
+    env = infra.service_env(
+        bootstrap=spec.bootstrap,
+        redis_url=spec.redis_url,
+        model_dir=spec.model_dir,
+        topics=topics,
+        group=group,
+        port=port,
+        dedup_key="unused",
+    )
+    env["BENCH_PASSTHROUGH_OUTPUT"] = topics.tagged
+    spawned_at = time.monotonic()
+    proc = infra.spawn(tag, ["-m", "bench.passthrough"], env, spec.log_dir)
+    try:
+        result = _window(spec, [proc], [port], [topics.tagged], group, spawned_at)
+    finally:
+        code = proc.stop()
+        infra.delete_topics(spec.bootstrap, topics.outputs())
+    result.update(workers=1, exit_code=code, log=str(proc.log_path))
+    if code != 0:
+        raise infra.BenchError(f"{tag} exited with {code}:\n{proc.tail()}")
+    return result
+
+
+def run_scale(
+    *,
+    bootstrap: str,
+    redis_url: str,
+    model_dir: Path,
+    values: list[bytes],
+    keys: list[bytes],
+    partitions: int,
+    workers: int,
+    log_dir: Path,
+    timeout: float = 600.0,
+) -> dict[str, Any]:
+    """`workers` service processes (`--workers N`) in one group on a fresh, empty input topic: once
+    every worker holds partitions (the group is stable), the events are produced as fast as
+    possible; eps = events / (first produce → last output appended). Producing pre-serialised
+    records is several times faster than the service consumes, so the group is the bottleneck."""
+    prefix = f"bench-scale{workers}-{infra.run_id()}"
+    topics = infra.make_topics(bootstrap, prefix, partitions)
+    port = infra.free_port(workers)
+    env = infra.service_env(
+        bootstrap=bootstrap,
+        redis_url=redis_url,
+        model_dir=model_dir,
+        topics=topics,
+        group=f"{prefix}-group",
+        port=port,
+        dedup_key=f"bench:{prefix}:{uuid.uuid4().hex[:6]}",
+    )
+    argv = ["-m", "consumer"] + (["--workers", str(workers)] if workers > 1 else [])
+    offsets = infra.Offsets(bootstrap)
+    ports = [port + i for i in range(workers)]
+    spawned_at = time.monotonic()
+    proc = infra.spawn(f"scale-{workers}", argv, env, log_dir)
+    try:
+
+        def stable() -> bool:
+            counts = infra.assigned_partitions(ports)
+            return min(counts) > 0 and sum(counts) == partitions
+
+        t_stable = infra.wait_until(stable, 120, "a stable group", procs=[proc])
+        t0 = time.monotonic()
+        produce_seconds = infra.produce_encoded(bootstrap, topics.input, values, keys)
+        t_done = infra.wait_until(
+            lambda: offsets.total(topics.outputs()) >= len(values),
+            timeout,
+            "all outputs",
+            interval=0.05,
+            procs=[proc],
+        )
+        counts = infra.assigned_partitions(ports)
+    finally:
+        code = proc.stop()
+        infra.delete_topics(bootstrap, [topics.input, *topics.outputs()])
+    if code != 0:
+        raise infra.BenchError(f"scale-{workers} exited with {code}:\n{proc.tail()}")
+    return {
+        "workers": workers,
+        "events": len(values),
+        "seconds": t_done - t0,
+        "eps": rate(len(values), t_done - t0),
+        "produce_seconds": produce_seconds,
+        "startup_seconds": t_stable - spawned_at,
+        "partitions_per_worker": counts,
+        "log": str(proc.log_path),
+    }

@@ -1,0 +1,379 @@
+"""Kafka, Redis and subprocess plumbing shared by the end-to-end benchmarks."""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from consumer.config import kafka_overrides
+from consumer.metrics import OUTCOMES
+from consumer.replay import publish
+from consumer.topics import ensure_topics
+from schemas.topics import Topics
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class BenchError(RuntimeError):
+    """A benchmark step could not complete (service died, timeout, lost events)."""
+
+
+def run_id() -> str:
+    return f"{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def make_topics(bootstrap: str, prefix: str, partitions: int) -> Topics:
+    topics = Topics(
+        input=f"{prefix}.raw",
+        tagged=f"{prefix}.tagged",
+        review=f"{prefix}.review",
+        duplicate=f"{prefix}.duplicates",
+        dead_letter=f"{prefix}.dead-letter",
+    )
+    ensure_topics(bootstrap, topics, partitions)
+    return topics
+
+
+def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
+    names = sorted(set(names))
+    if not names:
+        return
+    admin = AdminClient({"bootstrap.servers": bootstrap, **kafka_overrides()})
+    for future in admin.delete_topics(names, operation_timeout=30).values():
+        with contextlib.suppress(Exception):
+            future.result()
+
+
+def free_port(consecutive: int = 1) -> int:
+    """A port p such that p .. p+consecutive-1 are free on 127.0.0.1 right now."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + consecutive > 65535:
+            continue
+        ok = True
+        for p in range(base + 1, base + consecutive):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise BenchError("no free port range found")
+
+
+def load_producer(bootstrap: str) -> Producer:
+    """The load generator's producer (same settings as `python -m consumer.replay`)."""
+    return Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 5,
+            "enable.idempotence": True,
+            **kafka_overrides(),
+        }
+    )
+
+
+def preload(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> float:
+    """Publishes every event as fast as possible; returns seconds taken."""
+    producer = load_producer(bootstrap)
+    started = time.perf_counter()
+    sent = publish(producer, topic, iter(events), len(events), rate=None, progress=False)
+    if sent != len(events) or len(producer):
+        raise BenchError(f"preload left {len(producer)} of {len(events)} events undelivered")
+    return time.perf_counter() - started
+
+
+class Offsets:
+    """End offsets (high watermarks) and a group's committed offsets, via one admin client."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._bootstrap = bootstrap
+        self._admin = AdminClient({"bootstrap.servers": bootstrap, **kafka_overrides()})
+        self._partitions: dict[str, list[int]] = {}
+
+    def partitions(self, topic: str) -> list[int]:
+        if topic not in self._partitions:
+            meta = self._admin.list_topics(topic, timeout=15).topics[topic]
+            if meta.error is not None:
+                raise BenchError(f"topic {topic}: {meta.error}")
+            self._partitions[topic] = sorted(meta.partitions)
+        return self._partitions[topic]
+
+    def end_offsets(self, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+        request = {
+            TopicPartition(t, p): OffsetSpec.latest() for t in topics for p in self.partitions(t)
+        }
+        futures = self._admin.list_offsets(request, request_timeout=10)
+        return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+
+    def total(self, topics: Iterable[str]) -> int:
+        return sum(self.end_offsets(topics).values())
+
+    def committed(self, group: str, topic: str) -> dict[tuple[str, int], int]:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self._bootstrap,
+                "group.id": group,
+                "enable.auto.commit": False,
+                **kafka_overrides(),
+            }
+        )
+        try:
+            tps = [TopicPartition(topic, p) for p in self.partitions(topic)]
+            return {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, 15)}
+        finally:
+            consumer.close()
+
+
+def read_timestamps(
+    bootstrap: str, topics: Iterable[str], offsets: Offsets, timeout: float = 120.0
+) -> dict[bytes, int]:
+    """key → record timestamp (ms) of every record in the topics, read from the start to the
+    current end offsets (a key seen twice keeps its first timestamp)."""
+    ends = {tp: o for tp, o in offsets.end_offsets(topics).items() if o > 0}
+    out: dict[bytes, int] = {}
+    if not ends:
+        return out
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+            "fetch.max.bytes": 52428800,
+            **kafka_overrides(),
+        }
+    )
+    try:
+        consumer.assign([TopicPartition(t, p, 0) for (t, p) in ends])
+        remaining = dict(ends)
+        deadline = time.monotonic() + timeout
+        while remaining:
+            if time.monotonic() > deadline:
+                raise BenchError(f"reading timestamps timed out; {len(remaining)} partitions left")
+            for msg in consumer.consume(10000, 0.5):
+                if msg.error() is not None:
+                    continue
+                tp = (msg.topic(), msg.partition())
+                out.setdefault(msg.key(), msg.timestamp()[1])
+                if tp in remaining and msg.offset() + 1 >= remaining[tp]:
+                    del remaining[tp]
+    finally:
+        consumer.close()
+    return out
+
+
+# -- subprocesses ---------------------------------------------------------------------------------
+
+
+def http_json(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as exc:  # /healthz answers 503 with a JSON body
+        with contextlib.suppress(Exception):
+            return json.loads(exc.read())
+        return None
+    except (OSError, ValueError):
+        return None
+
+
+def scrape_events_total(port: int, timeout: float = 2.0) -> float | None:
+    """Sum of tagger_events_total over outcomes, from the service's /metrics."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    total = 0.0
+    wanted = {f'tagger_events_total{{outcome="{o}"}}' for o in OUTCOMES}
+    for line in text.splitlines():
+        if line.startswith("tagger_events_total{"):
+            name, value = line.rsplit(" ", 1)
+            if name in wanted:
+                total += float(value)
+    return total
+
+
+@dataclass
+class Proc:
+    """A child process (service or passthrough) with its log file."""
+
+    popen: subprocess.Popen
+    log_path: Path
+    name: str
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                return self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                return self.popen.wait(10)
+        return self.popen.returncode
+
+    def tail(self, lines: int = 20) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+def spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Proc:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        popen = subprocess.Popen(
+            [sys.executable, *argv],
+            env={**os.environ, **env},
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return Proc(popen, log_path, name)
+
+
+def wait_until(
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str,
+    interval: float = 0.02,
+    procs: Iterable[Proc] = (),
+) -> float:
+    """Polls until predicate() is true; returns time.monotonic() at that moment."""
+    procs = list(procs)
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return time.monotonic()
+        for p in procs:
+            if not p.alive():
+                raise BenchError(
+                    f"{p.name} exited ({p.popen.returncode}) while waiting for {what}:\n{p.tail()}"
+                )
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Sampler:
+    """Calls fn() every interval seconds in a thread, keeping (monotonic time, value) pairs."""
+
+    def __init__(self, fn: Callable[[], Any], interval: float) -> None:
+        self._fn, self._interval = fn, interval
+        self.samples: list[tuple[float, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                self.samples.append((time.monotonic(), self._fn()))
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> "Sampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def encoded(events: Iterable[dict[str, Any]]) -> list[bytes]:
+    return [orjson.dumps(e) for e in events]
+
+
+def output_topics(bootstrap: str, prefix: str, input_topic: str, partitions: int) -> Topics:
+    """Fresh output topics for one run, reading from an existing input topic."""
+    topics = Topics(
+        input=input_topic,
+        tagged=f"{prefix}.tagged",
+        review=f"{prefix}.review",
+        duplicate=f"{prefix}.duplicates",
+        dead_letter=f"{prefix}.dead-letter",
+    )
+    ensure_topics(bootstrap, topics, partitions)
+    return topics
+
+
+def service_env(
+    *,
+    bootstrap: str,
+    redis_url: str,
+    model_dir: Path,
+    topics: Topics,
+    group: str,
+    port: int,
+    dedup_key: str,
+) -> dict[str, str]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "REDIS_URL": redis_url,
+        "MODEL_DIR": str(model_dir),
+        "CONSUMER_GROUP_ID": group,
+        "TOPIC_INPUT": topics.input,
+        "TOPIC_TAGGED": topics.tagged,
+        "TOPIC_REVIEW": topics.review,
+        "TOPIC_DUPLICATE": topics.duplicate,
+        "TOPIC_DEAD_LETTER": topics.dead_letter,
+        "METRICS_PORT": str(port),
+        "METRICS_HOST": "127.0.0.1",
+        "DEDUP_KEY": dedup_key,
+        "LOG_LEVEL": "WARNING",
+        "WORKERS": "1",
+    }
+
+
+def assigned_partitions(ports: Iterable[int]) -> list[int]:
+    """assigned_partitions per /healthz (-1 where it does not answer)."""
+    out = []
+    for port in ports:
+        body = http_json(f"http://127.0.0.1:{port}/healthz", timeout=0.5)
+        out.append(int(body.get("assigned_partitions", -1)) if body else -1)
+    return out
+
+
+def produce_encoded(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes]) -> float:
+    """Produces pre-serialised records as fast as the client takes them; returns seconds taken
+    until every one is acknowledged."""
+    producer = load_producer(bootstrap)
+    produce, poll = producer.produce, producer.poll
+    started = time.perf_counter()
+    for i, (value, key) in enumerate(zip(values, keys, strict=True)):
+        while True:
+            try:
+                produce(topic, value, key)
+                break
+            except BufferError:
+                poll(0.01)
+        if i % 5000 == 0:
+            poll(0)
+    producer.flush(120)
+    if len(producer):
+        raise BenchError(f"{len(producer)} records undelivered to {topic}")
+    return time.perf_counter() - started

@@ -1,0 +1,235 @@
+"""Report assembly: machine and library facts, target checks, Markdown tables, the latency plot."""
+
+import json
+import math
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+LIBRARIES = (
+    "confluent-kafka",
+    "fasttext",
+    "hiredis",
+    "matplotlib",
+    "numpy",
+    "orjson",
+    "prometheus-client",
+    "pydantic",
+    "pydantic-core",
+    "redis",
+)
+
+# (name, where in the report, comparison, target, unit)
+TARGETS = (
+    ("service drain eps (1 process)", ("drain", "service_eps"), ">=", 30_000, "ev/s"),
+    ("service / passthrough", ("drain", "ratio"), ">=", 0.5, ""),
+    ("predict p50", ("stages_us", "predict", "p50"), "<=", 5.0, "µs"),
+    ("pipeline per event p50", ("stages_us", "pipeline", "p50"), "<=", 20.0, "µs"),
+    ("e2e p99 at 5k ev/s", ("latency_ms", 5000, "p99"), "<=", 10.0, "ms"),
+)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+    }
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["mem_total_gb"] = round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    if hasattr(os, "getloadavg"):
+        info["loadavg_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    return info
+
+
+def library_versions() -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    try:
+        import confluent_kafka
+
+        versions["librdkafka"] = confluent_kafka.libversion()[0]
+    except Exception:
+        pass
+    return versions
+
+
+def lookup(report: dict[str, Any], path: tuple[Any, ...]) -> float | None:
+    """Follows a path of keys; an int key into a list of dicts selects the entry whose `rate`
+    equals it (for latency_ms)."""
+    node: Any = report
+    for key in path:
+        if isinstance(node, list):
+            node = next((x for x in node if isinstance(x, dict) and x.get("rate") == key), None)
+        elif isinstance(node, dict):
+            node = node.get(key)
+        else:
+            return None
+        if node is None:
+            return None
+    return float(node) if isinstance(node, int | float) else None
+
+
+def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for name, path, op, target, unit in TARGETS:
+        value = lookup(report, path)
+        met = None
+        if value is not None and not math.isnan(value):
+            met = value >= target if op == ">=" else value <= target
+        out.append(
+            {"name": name, "value": value, "op": op, "target": target, "unit": unit, "met": met}
+        )
+    return out
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def table(headers: list[str], rows: list[list[Any]], digits: int = 1) -> str:
+    cells = [[fmt(c, digits) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    lines = [
+        "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
+    for row in cells:
+        lines.append("| " + " | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) + " |")
+    return "\n".join(lines)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    parts = []
+    targets = report.get("targets") or check_targets(report)
+    parts.append(
+        table(
+            ["target", "measured", "goal", "met"],
+            [
+                [
+                    t["name"],
+                    f"{fmt(t['value'], 2)} {t['unit']}".strip(),
+                    f"{t['op']} {fmt(t['target'], 1)} {t['unit']}".strip(),
+                    t["met"],
+                ]
+                for t in targets
+            ],
+        )
+    )
+    stages = report.get("stages_us") or {}
+    if stages:
+        parts.append(
+            table(
+                ["stage (µs per event)", "p50", "p99", "mean"],
+                [[name, s.get("p50"), s.get("p99"), s.get("mean")] for name, s in stages.items()],
+                digits=2,
+            )
+        )
+    drain, scale = report.get("drain") or {}, report.get("scale") or {}
+    rows = []
+    if drain:
+        rows += [
+            ["drain: service (1 process)", drain.get("service_eps")],
+            ["drain: passthrough", drain.get("passthrough_eps")],
+            ["drain: service / passthrough", drain.get("ratio")],
+        ]
+    if scale:
+        rows += [
+            ["scale: 1 process", scale.get("one_eps")],
+            ["scale: 2 processes", scale.get("two_eps")],
+            ["scale: 2 / 1", scale.get("ratio")],
+        ]
+    if "dedup_memory_bytes_per_million" in report:
+        mb = report["dedup_memory_bytes_per_million"] / 1024**2
+        rows.append(["dedup memory per 1M fingerprints (MiB)", mb])
+    if rows:
+        parts.append(table(["throughput", "events/s (or ratio)"], rows, digits=2))
+    latency = report.get("latency_ms") or []
+    if latency:
+        parts.append(
+            table(
+                ["rate (ev/s)", "achieved", "p50 ms", "p95 ms", "p99 ms", "max ms"],
+                [
+                    [r["rate"], r.get("achieved_rate"), r["p50"], r["p95"], r["p99"], r["max"]]
+                    for r in latency
+                ],
+            )
+        )
+    return "\n\n".join(parts)
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
+def plot_latency(latency: list[dict[str, Any]], path: Path, title: str = "") -> Path | None:
+    if not latency:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = [r["rate"] for r in latency]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    for key, style in (("p50", "o-"), ("p95", "s--"), ("p99", "^-")):
+        ax.plot(rates, [r[key] for r in latency], style, label=key)
+    for r in latency:
+        if r.get("achieved_rate"):
+            ax.annotate(
+                f"{r['achieved_rate']:,.0f}/s",
+                (r["rate"], r["p99"]),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize=7,
+            )
+    ax.axhline(10.0, color="grey", linewidth=0.8, linestyle=":", label="10 ms target (p99 @ 5k)")
+    ax.set_xlabel("offered rate (events/s)")
+    ax.set_ylabel("broker append → output appended (ms)")
+    ax.set_yscale("log")
+    ax.set_title(title or "End-to-end latency vs rate")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,33 @@
+from prometheus_client import CollectorRegistry, Histogram
+
+from consumer.metrics import Metrics, observe_many
+
+VALUES = [0.0, 1e-6, 1.5e-6, 2e-6, 3e-3, 0.5, 7.0, 1e9]
+
+
+def _samples(h: Histogram) -> dict[str, float]:
+    return {
+        f"{s.name}{s.labels}": s.value
+        for m in h.collect()
+        for s in m.samples
+        if not s.name.endswith("_created")
+    }
+
+
+def test_observe_many_matches_observe_one_by_one():
+    buckets = (1e-6, 2e-6, 1e-3, 1.0)
+    one = Histogram("one", "d", buckets=buckets, registry=CollectorRegistry())
+    many = Histogram("many", "d", buckets=buckets, registry=CollectorRegistry())
+    for v in VALUES:
+        one.observe(v)
+    observe_many(many, VALUES)
+    assert {k.replace("one", "x"): v for k, v in _samples(one).items()} == {
+        k.replace("many", "x"): v for k, v in _samples(many).items()
+    }
+
+
+def test_known_label_values_are_exported_before_any_event():
+    text = "\n".join(f"{s.name}{s.labels}" for m in Metrics().registry.collect() for s in m.samples)
+    assert "tagger_events_total{'outcome': 'dead_letter'}" in text
+    assert "tagger_tags_total{'tag': 'mlops', 'route': 'review'}" in text
+    assert "tagger_kafka_errors_total{'kind': 'produce'}" in text

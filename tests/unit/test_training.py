@@ -1,0 +1,48 @@
+from pathlib import Path
+
+from training.classifier import Classifier
+from training.config import FastTextParams, TrainConfig
+from training.data import Example, load
+from training.train import fit, training_lines
+
+
+def test_training_twice_gives_byte_identical_models(dataset_path: str, tmp_path: Path):
+    examples = load(dataset_path).examples[:300]
+    for name in ("a.bin", "b.bin"):
+        fit(examples, FastTextParams(), augment=True).save_model(str(tmp_path / name))
+    assert (tmp_path / "a.bin").read_bytes() == (tmp_path / "b.bin").read_bytes()
+
+
+def test_augmentation_adds_title_only_and_description_only_lines():
+    example = Example("1", "2020", "The YOLO detector", "Boxes in images.", "computer-vision")
+    lines = sorted(training_lines([example], augment=True))
+    assert lines == sorted(
+        [
+            "__label__computer-vision yolo detector yolo detector boxes images",
+            "__label__computer-vision yolo detector",
+            "__label__computer-vision boxes images",
+        ]
+    )
+
+
+def test_without_augmentation_there_is_one_line_per_example():
+    example = Example("1", "2020", "T", "D", "other")
+    assert training_lines([example], augment=False) == ["__label__other t t d"]
+
+
+def test_default_config_is_a_char_and_word_ngram_ensemble():
+    members = TrainConfig().models
+    assert [(m.minn, m.maxn) for m in members] == [(3, 5), (0, 0)]
+
+
+def test_ensemble_averages_member_probabilities(trained_artifact: Path):
+    from training.artifact import load_artifact
+
+    both = load_artifact(trained_artifact).classifier
+    members = [Classifier([m]) for m in both.fasttext_models]
+    text = "object detection in images"
+    _, _, averaged = both.predict_text(text)
+    singles = [c.predict_text(text)[2] for c in members]
+    for tag, p in averaged.items():
+        expected = sum(min(s.get(tag, 0.0), 1.0) for s in singles) / 2
+        assert abs(p - min(expected, 1.0)) < 1e-4
