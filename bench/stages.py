@@ -24,7 +24,6 @@ from consumer.metrics import Metrics
 from consumer.pipeline import Pipeline
 from schemas.topics import DEFAULT_TOPICS
 from training.artifact import Artifact
-from training.classifier import all_tag_probabilities
 from training.text import fingerprint_normalised, model_input_normalised, normalise_text
 
 MAX_BYTES = 256 * 1024
@@ -108,7 +107,7 @@ def _encode(
         event,
         tag=tag,
         confidence=confidence,
-        probabilities=all_tag_probabilities(probs),
+        probabilities=probs,
         route="tagged" if confidence >= threshold else "review",
         threshold=threshold,
         model_version=version,

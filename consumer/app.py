@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import redis
 from confluent_kafka import Consumer, KafkaError, Producer
@@ -65,7 +66,6 @@ def run_worker(settings: Settings) -> int:
         consumer=consumer,
         producer=producer,
         pipeline=pipeline,
-        dedup_ping=dedup.ping,
         metrics=metrics,
         input_topic=settings.topic_input,
         batch_size=settings.batch_size,
@@ -76,8 +76,6 @@ def run_worker(settings: Settings) -> int:
     )
 
     def health() -> tuple[bool, dict]:
-        import time
-
         alive = time.monotonic() - service.last_loop_at < 30
         return alive, {
             "model_version": artifact.version,
@@ -110,18 +108,31 @@ def run_worker(settings: Settings) -> int:
 
 
 def run_workers(settings: Settings, argv: list[str]) -> int:
-    """N worker processes in one consumer group; worker i serves metrics on METRICS_PORT + i."""
+    """N worker processes in one consumer group; worker i serves metrics on METRICS_PORT + i.
+
+    If any worker exits, the others are stopped and the exit code is passed on, so a supervisor
+    (systemd, Docker, Kubernetes) restarts the whole set instead of running with fewer workers.
+    """
     procs = []
     for i in range(settings.workers):
         env = {**os.environ, "WORKERS": "1", "METRICS_PORT": str(settings.metrics_port + i)}
         procs.append(subprocess.Popen([sys.executable, "-m", "consumer", *argv], env=env))
+    stopping = False
 
     def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    while all(p.poll() is None for p in procs):
+        time.sleep(0.2)
+    first = next(p for p in procs if p.returncode is not None)
+    if not stopping:
+        log.error("a worker exited; stopping the others", extra={"code": first.returncode})
+        forward(signal.SIGTERM, None)
     codes = [p.wait() for p in procs]
-    return max(codes)
+    return first.returncode if first.returncode else max(codes)

@@ -110,6 +110,9 @@ def encode_duplicate(
     return _dump(record)
 
 
+MAX_TEXT_COPY_BYTES = 16 * 1024
+
+
 def encode_dead_letter(
     error: DecodeError,
     *,
@@ -120,9 +123,15 @@ def encode_dead_letter(
     offset: int,
     timestamp_ms: int | None,
     consumed_at: datetime,
+    max_raw_bytes: int,
 ) -> bytes:
+    """The raw bytes travel exactly (base64) up to `max_raw_bytes`, so a dead letter always fits
+    in a Kafka record; only an `oversize` payload is cut, and the record says so."""
+    size = None if value is None else len(value)
+    if value is not None and len(value) > max_raw_bytes:
+        value = value[:max_raw_bytes]
     text = None
-    if value is not None:
+    if value is not None and len(value) <= MAX_TEXT_COPY_BYTES:
         try:
             text = value.decode("utf-8")
         except UnicodeDecodeError:
@@ -130,7 +139,11 @@ def encode_dead_letter(
     record = DeadLetterEvent(
         error=ErrorInfo(code=error.code, message=error.message, details=list(error.details)),
         raw_value_base64=base64.b64encode(value).decode("ascii") if value is not None else None,
-        raw_key_base64=base64.b64encode(key).decode("ascii") if key is not None else None,
+        raw_value_size=size,
+        raw_value_truncated=size is not None and size > max_raw_bytes,
+        raw_key_base64=base64.b64encode(key[:MAX_TEXT_COPY_BYTES]).decode("ascii")
+        if key is not None
+        else None,
         raw_value_text=text,
         source_topic=topic,
         source_partition=partition,

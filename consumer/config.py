@@ -13,7 +13,7 @@ from schemas.topics import DEFAULT_TOPICS, Topics
 PASSTHROUGH_PREFIXES = ("KAFKA_SASL_", "KAFKA_SSL_", "KAFKA_SECURITY_", "KAFKA_CLIENT_ID")
 # KAFKA_CONFIG_<NAME> for anything else, e.g. KAFKA_CONFIG_FETCH_MAX_BYTES → fetch.max.bytes.
 GENERIC_PREFIX = "KAFKA_CONFIG_"
-SECRET_KEYS = ("password", "secret", "token", "key.pem", "private")
+SECRET_KEYS = ("password", "secret", "token", "key.pem", "private", "oauthbearer.config", "jaas")
 
 
 class Settings(BaseSettings):
@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     dedup_retention_seconds: int = Field(7 * 24 * 3600, gt=0)
     batch_size: int = Field(1000, gt=0)
     poll_timeout_seconds: float = Field(0.05, gt=0)
-    max_message_bytes: int = Field(256 * 1024, gt=0)
+    # Bounded so every output, a dead letter carrying the payload in base64 included, stays under
+    # the producer's default message.max.bytes (1 MB).
+    max_message_bytes: int = Field(256 * 1024, gt=0, le=600_000)
     redis_timeout_seconds: float = Field(2.0, gt=0)
     redis_backoff_initial_seconds: float = Field(0.2, gt=0)
     redis_backoff_max_seconds: float = Field(5.0, gt=0)

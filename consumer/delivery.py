@@ -24,6 +24,7 @@ class Batch:
     next_offsets: dict[tuple[str, int], int]
     source_timestamps_ms: list[int]
     pending: int = 0
+    attempts: int = 0
     failed: list[Failed] = field(default_factory=list)
 
     def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
@@ -45,9 +46,6 @@ class DeliveryTracker:
 
     def __len__(self) -> int:
         return len(self._batches)
-
-    def in_flight(self) -> int:
-        return sum(b.pending for b in self._batches)
 
     def failed(self) -> list[Batch]:
         return [b for b in self._batches if b.failed]

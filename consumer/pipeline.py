@@ -15,7 +15,6 @@ from consumer import codec
 from consumer.metrics import Metrics, observe_many
 from schemas.topics import Topics
 from training.artifact import Artifact
-from training.classifier import all_tag_probabilities
 from training.text import fingerprint_normalised, model_input_normalised, normalise_text
 
 log = logging.getLogger(__name__)
@@ -118,7 +117,7 @@ class Pipeline:
                         event,
                         tag=tag,
                         confidence=confidence,
-                        probabilities=all_tag_probabilities(probs),
+                        probabilities=probs,
                         route=route,
                         threshold=threshold,
                         model_version=version,
@@ -155,5 +154,6 @@ class Pipeline:
             offset=record.offset(),
             timestamp_ms=ts if ts_type else None,
             consumed_at=consumed_at,
+            max_raw_bytes=self._max_bytes,
         )
         return Output(self._topics.dead_letter, record.key(), value, "dead_letter", error.code)

@@ -5,6 +5,7 @@ import logging
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
@@ -22,12 +23,16 @@ _OUTCOME_LABEL = attrgetter("outcome", "label")
 MAX_DELIVERY_ATTEMPTS = 5
 
 
-def consume_batch(consumer: Consumer, max_messages: int, timeout: float) -> list:
+def consume_batch(
+    consumer: Consumer, max_messages: int, timeout: float, generation: Callable[[], int]
+) -> list:
     """Up to `max_messages` of the records already fetched; if there are none, waits at most
     `timeout` seconds for the first one and returns it with whatever arrived alongside.
 
     `consume(n, timeout)` alone returns only when n records are there or the timeout expires, so
     below n records per poll timeout every record would wait for the timeout (50 ms by default).
+    A record polled before a rebalance that happens in the second call is dropped: its partition
+    was revoked, its offset never stored, and the next owner reads it again.
     """
     messages = consumer.consume(max_messages, 0)
     if messages:
@@ -37,7 +42,9 @@ def consume_batch(consumer: Consumer, max_messages: int, timeout: float) -> list
         return []
     if max_messages <= 1:
         return [first]
-    return [first, *consumer.consume(max_messages - 1, 0)]
+    before = generation()
+    rest = consumer.consume(max_messages - 1, 0)
+    return rest if generation() != before else [first, *rest]
 
 
 class FatalError(RuntimeError):
@@ -51,7 +58,6 @@ class Service:
         consumer: Consumer,
         producer: Producer,
         pipeline: Pipeline,
-        dedup_ping: Any,
         metrics: Metrics,
         input_topic: str,
         batch_size: int,
@@ -63,7 +69,6 @@ class Service:
         self._consumer = consumer
         self._producer = producer
         self._pipeline = pipeline
-        self._dedup_ping = dedup_ping
         self._metrics = metrics
         self._input_topic = input_topic
         self._batch_size = batch_size
@@ -73,11 +78,14 @@ class Service:
         self._backoff_max = backoff_max
         self._tracker = DeliveryTracker()
         self._stopping = False
-        self._redis_down_since: float | None = None
+        # Records consumed but not yet processed because Redis failed; None while Redis works.
+        self._held: list | None = None
+        self._redis_down_since = 0.0
         self._backoff = backoff_initial
         self._next_redis_try = 0.0
         self._next_lag_update = 0.0
-        self._delivery_attempts = 0
+        self._generation = 0
+        self._fatal = False
         self.last_loop_at = time.monotonic()
         self.assigned: list[TopicPartition] = []
 
@@ -95,7 +103,7 @@ class Service:
 
     @property
     def redis_available(self) -> bool:
-        return self._redis_down_since is None
+        return self._held is None
 
     def subscribe(self) -> None:
         self._consumer.subscribe(
@@ -110,6 +118,9 @@ class Service:
         try:
             while not self._stopping:
                 self.step()
+        except FatalError:
+            self._fatal = True
+            raise
         finally:
             self._shutdown()
         return 0
@@ -117,22 +128,16 @@ class Service:
     def step(self) -> None:
         """One loop iteration; public so tests can drive the loop deterministically."""
         self.last_loop_at = now = time.monotonic()
-        if self._redis_down_since is not None and not self._try_redis(now):
-            self._consumer.pause(self._consumer.assignment())
-            # poll() keeps group membership and serves callbacks; a record that slipped in
-            # between an assignment and the pause is rewound, not skipped.
-            message = self._consumer.poll(self._poll_timeout)
-            if message is not None and message.error() is None:
-                self._consumer.seek(
-                    TopicPartition(message.topic(), message.partition(), message.offset())
-                )
-            self._service_producer()
-            return
-        messages = consume_batch(self._consumer, self._batch_size, self._poll_timeout)
-        self._service_producer()
         if now >= self._next_lag_update:
             self._update_lag()
             self._next_lag_update = now + LAG_INTERVAL_SECONDS
+        if self._held is not None:
+            self._during_outage(now)
+            return
+        messages = consume_batch(
+            self._consumer, self._batch_size, self._poll_timeout, self._current_generation
+        )
+        self._service_producer()
         if not messages:
             return
         records = []
@@ -147,6 +152,9 @@ class Service:
             self._process(records)
 
     # -- the hot path -------------------------------------------------------------------------
+    def _current_generation(self) -> int:
+        return self._generation
+
     def _process(self, records: list) -> None:
         started = time.perf_counter()
         try:
@@ -154,6 +162,8 @@ class Service:
         except redis.RedisError as exc:
             self._on_redis_error(records, exc)
             return
+        if self._held is not None:
+            self._on_redis_back()
         next_offsets: dict[tuple[str, int], int] = {}
         for record in records:
             next_offsets[(record.topic(), record.partition())] = record.offset() + 1
@@ -166,15 +176,22 @@ class Service:
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
 
     def _produce(self, outputs: list[Output], on_delivery: Any) -> None:
-        produce = self._producer.produce
         for out in outputs:
-            while True:
-                try:
-                    produce(out.topic, out.value, out.key, on_delivery=on_delivery)
-                    break
-                except BufferError:
-                    self._producer.poll(0.05)
+            self._produce_one(out.topic, out.value, out.key, on_delivery)
         self._producer.poll(0)
+
+    def _produce_one(self, topic: str, value: bytes, key: bytes | None, on_delivery: Any) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value, key, on_delivery=on_delivery)
+                return
+            except BufferError:
+                self._producer.poll(0.05)  # local queue full: wait for deliveries
+            except KafkaException as exc:
+                # Outputs are bounded by the input limits (see Settings.max_message_bytes), so
+                # this is configuration or infrastructure, not input: stop without storing past it.
+                self._metrics.kafka_errors.labels("produce").inc()
+                raise FatalError(f"cannot produce to {topic}: {exc}") from exc
 
     def _count(self, outputs: list[Output]) -> None:
         # One C-level pass over the batch; label lookups per distinct (outcome, label) only.
@@ -198,32 +215,27 @@ class Service:
         self._release_offsets()
 
     def _retry_failed(self) -> None:
-        failed = self._tracker.failed()
-        if not failed:
-            return
-        self._delivery_attempts += 1
-        if self._delivery_attempts > MAX_DELIVERY_ATTEMPTS:
-            raise FatalError(f"outputs undeliverable after {MAX_DELIVERY_ATTEMPTS} attempts")
-        for batch in failed:
+        for batch in self._tracker.failed():
+            batch.attempts += 1
             items, batch.failed = batch.failed, []
             for item in items:
                 self._metrics.kafka_errors.labels("produce").inc()
+                if item.error.fatal() or batch.attempts > MAX_DELIVERY_ATTEMPTS:
+                    raise FatalError(
+                        f"output to {item.topic} undeliverable after {batch.attempts} attempts: "
+                        f"{item.error}"
+                    )
                 log.warning(
                     "delivery failed; producing again",
                     extra={"topic": item.topic, "error": str(item.error)},
                 )
-                if item.error.fatal():
-                    raise FatalError(f"fatal producer error: {item.error}")
                 batch.pending += 1
-                self._producer.produce(
-                    item.topic, item.value, item.key, on_delivery=batch.on_delivery
-                )
+                self._produce_one(item.topic, item.value, item.key, batch.on_delivery)
 
     def _release_offsets(self) -> None:
         done, offsets = self._tracker.pop_completed()
         if not done:
             return
-        self._delivery_attempts = 0
         try:
             self._consumer.store_offsets(offsets=offsets)
         except KafkaException as exc:
@@ -241,7 +253,8 @@ class Service:
         deadline = time.monotonic() + timeout
         while len(self._tracker) and time.monotonic() < deadline:
             self._producer.flush(max(0.0, min(1.0, deadline - time.monotonic())))
-            self._retry_failed()
+            if not self._fatal:
+                self._retry_failed()
             self._release_offsets()
         return not len(self._tracker)
 
@@ -260,6 +273,9 @@ class Service:
         log.info("partitions assigned", extra={"partitions": [p.partition for p in partitions]})
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._generation += 1
+        if self._held is not None:
+            self._held = []  # their offsets were never stored: the next owner reads them again
         drained = self._drain(self._shutdown_timeout)
         self._commit()
         dropped = self._tracker.clear()
@@ -274,6 +290,9 @@ class Service:
         )
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._generation += 1
+        if self._held is not None:
+            self._held = []
         self._drain(self._shutdown_timeout)
         self._tracker.clear()
         self._forget_partitions(partitions)
@@ -288,38 +307,42 @@ class Service:
 
     # -- Redis outages ------------------------------------------------------------------------
     def _on_redis_error(self, records: list, exc: Exception) -> None:
-        """Rewind to the batch's first offsets and pause: nothing leaves without its dedup check."""
+        """Hold the batch and pause: nothing leaves without its dedup check, nothing is skipped."""
         self._metrics.redis_errors.inc()
-        first: dict[tuple[str, int], int] = {}
-        for record in records:
-            first.setdefault((record.topic(), record.partition()), record.offset())
-        for (topic, partition), offset in first.items():
-            try:
-                self._consumer.seek(TopicPartition(topic, partition, offset))
-            except KafkaException as seek_error:
-                log.warning("seek failed", extra={"error": str(seek_error)})
-        self._consumer.pause(self._consumer.assignment())
-        if self._redis_down_since is None:
-            self._redis_down_since = time.monotonic()
+        now = time.monotonic()
+        if self._held is None:
+            self._redis_down_since = now
             self._backoff = self._backoff_initial
             log.error("redis unavailable; pausing consumption", extra={"error": str(exc)})
-        self._metrics.paused.set(1)
-        self._next_redis_try = time.monotonic() + self._backoff
-
-    def _try_redis(self, now: float) -> bool:
-        if now < self._next_redis_try:
-            return False
-        if not self._dedup_ping():
-            self._metrics.redis_errors.inc()
+        else:
             self._backoff = min(self._backoff * 2, self._backoff_max)
-            self._next_redis_try = now + self._backoff
-            return False
-        down_for = now - (self._redis_down_since or now)
-        self._redis_down_since = None
+        self._held = records
+        self._consumer.pause(self._consumer.assignment())
+        self._metrics.paused.set(1)
+        self._next_redis_try = now + self._backoff
+
+    def _during_outage(self, now: float) -> None:
+        """Stay in the group and keep deliveries flowing; retry the held batch on schedule.
+
+        Redis counts as back only when the batch's own dedup script succeeds, not on PING: a
+        read-only replica or a full Redis answers PING but cannot take the write.
+        """
+        assert self._held is not None
+        if now >= self._next_redis_try:
+            self._process(self._held)
+            return
+        self._consumer.pause(self._consumer.assignment())  # partitions assigned meanwhile
+        message = self._consumer.poll(self._poll_timeout)
+        if message is not None and message.error() is None:
+            self._held.append(message)  # slipped in between an assignment and the pause
+        self._service_producer()
+
+    def _on_redis_back(self) -> None:
+        down_for = time.monotonic() - self._redis_down_since
+        self._held = None
         self._metrics.paused.set(0)
         self._consumer.resume(self._consumer.assignment())
         log.info("redis is back; resuming", extra={"down_seconds": round(down_for, 3)})
-        return True
 
     # -- observability ------------------------------------------------------------------------
     def _update_lag(self) -> None:
@@ -343,7 +366,10 @@ class Service:
             )
 
     def _shutdown(self) -> None:
-        drained = self._drain(self._shutdown_timeout)
-        self._commit()
-        self._consumer.close()
-        log.info("stopped", extra={"drained": drained})
+        drained = False
+        try:
+            drained = self._drain(self._shutdown_timeout)
+            self._commit()
+        finally:
+            self._consumer.close()
+        log.info("stopped", extra={"drained": drained, "fatal": self._fatal})

@@ -17,7 +17,11 @@ MAX_DESCRIPTION_CHARS = 20_000
 MAX_URL_CHARS = 2_048
 MAX_SOURCE_CHARS = 256
 
-EventId = str | int
+# 64-bit signed integers: what every JSON library downstream can represent exactly.
+EventId = (
+    Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
+    | Annotated[int, Field(ge=-(2**63), lt=2**63)]
+)
 Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE_CHARS)]
 Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_CHARS)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -80,22 +84,17 @@ class DeadLetterEvent(BaseModel):
     """An input record the service could not process, with the bytes exactly as received."""
 
     error: ErrorInfo
-    raw_value_base64: str | None
+    raw_value_base64: str | None = Field(
+        description="The record value exactly as received (cut only when raw_value_truncated)."
+    )
+    raw_value_size: int | None = Field(description="Size of the received value in bytes.")
+    raw_value_truncated: bool = False
     raw_key_base64: str | None
     raw_value_text: str | None = Field(
-        default=None, description="The raw value decoded as UTF-8, when it is valid UTF-8."
+        default=None, description="The raw value as UTF-8 text, when it is valid and small."
     )
     source_topic: str
     source_partition: int
     source_offset: int
     source_timestamp_ms: int | None
     consumed_at: datetime
-
-
-OUTPUT_MODELS: dict[str, type[BaseModel]] = {
-    "raw": RawContentEvent,
-    "tagged": ClassifiedEvent,
-    "review": ClassifiedEvent,
-    "duplicate": DuplicateEvent,
-    "dead_letter": DeadLetterEvent,
-}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.tags import APPROVED_TAGS
-from training.classifier import Classifier
+from training.classifier import LABEL_PREFIX, Classifier
 
 MODEL_FILE_PATTERN = "model-{}.bin"
 METADATA_FILE = "metadata.json"
@@ -89,7 +89,7 @@ def write_artifact(
                 {"file": name, "sha256": file_sha256(staging / name), "fasttext_params": params}
             )
         combined = hashlib.sha256("".join(m["sha256"] for m in members).encode()).hexdigest()
-        labels = sorted(label.removeprefix("__label__") for label in models[0].get_labels())
+        labels = sorted(label.removeprefix(LABEL_PREFIX) for label in models[0].get_labels())
         meta = {
             "format_version": FORMAT_VERSION,
             "version": combined[:16],
@@ -106,9 +106,13 @@ def write_artifact(
         }
         (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         staging.chmod(0o755)
+        load_artifact(staging)  # a model the consumer would refuse never replaces a good one
+        old = out_dir.with_name(f".{out_dir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
         if out_dir.exists():
-            shutil.rmtree(out_dir)
+            out_dir.rename(old)
         staging.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -125,9 +129,28 @@ def load_artifact(path: Path | str) -> Artifact:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{meta_path} is not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{meta_path} is not a JSON object")
     for key in ("version", "models", "labels", "threshold"):
         if key not in meta:
             raise ArtifactError(f"{meta_path} lacks {key!r}")
+    members = meta["models"]
+    if not (
+        isinstance(members, list)
+        and members
+        and all(
+            isinstance(m, dict)
+            and isinstance(m.get("file"), str)
+            and isinstance(m.get("sha256"), str)
+            for m in members
+        )
+    ):
+        raise ArtifactError(f"{meta_path}: 'models' must list objects with 'file' and 'sha256'")
+    combined = hashlib.sha256("".join(m["sha256"] for m in members).encode()).hexdigest()
+    if meta["version"] != combined[:16]:
+        raise ArtifactError(
+            f"{meta_path}: version {meta['version']!r} does not match the models' hashes"
+        )
     if meta.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"unsupported artifact format {meta.get('format_version')!r}")
     if sorted(meta["labels"]) != sorted(APPROVED_TAGS):
@@ -136,7 +159,7 @@ def load_artifact(path: Path | str) -> Artifact:
             f"{sorted(APPROVED_TAGS)}"
         )
     files = []
-    for member in meta["models"]:
+    for member in members:
         model_path = path / Path(member["file"]).name
         if not model_path.is_file():
             raise ArtifactError(f"{path} is not a model artifact: {model_path.name} is missing")

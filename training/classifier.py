@@ -36,9 +36,11 @@ class Classifier:
         self._models = tuple(models)
         self._predicts = tuple(m.f.predict for m in self._models)
         self._scale = 1.0 / len(self._models)
-        raw_labels = sorted(self._models[0].get_labels())
+        order = {f"{LABEL_PREFIX}{tag}": i for i, tag in enumerate(APPROVED_TAGS)}
+        # Approved tags in their canonical order, so every probabilities dict reads the same way.
+        raw_labels = sorted(self._models[0].get_labels(), key=lambda x: (order.get(x, 99), x))
         for model in self._models[1:]:
-            if sorted(model.get_labels()) != raw_labels:
+            if sorted(model.get_labels()) != sorted(raw_labels):
                 raise ValueError("ensemble members disagree on their labels")
         self.labels: tuple[str, ...] = tuple(
             label.removeprefix(LABEL_PREFIX) for label in raw_labels
@@ -54,7 +56,7 @@ class Classifier:
         return self._models
 
     def predict_text(self, text: str) -> tuple[str, float, dict[str, float]]:
-        """Top tag, its probability and every approved tag's probability for normalised text."""
+        """Top tag, its probability and every label's probability (approved-tag order)."""
         line = text + "\n"
         tag_of = self._tag_of
         probs = dict.fromkeys(self.labels, 0.0)
@@ -70,8 +72,3 @@ class Classifier:
 
     def predict(self, title: str, description: str) -> tuple[str, float, dict[str, float]]:
         return self.predict_text(model_input(title, description))
-
-
-def all_tag_probabilities(probs: dict[str, float]) -> dict[str, float]:
-    """Probabilities in approved-tag order, 0.0 for any tag the model did not return."""
-    return {tag: probs.get(tag, 0.0) for tag in APPROVED_TAGS}

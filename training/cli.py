@@ -77,8 +77,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from training.artifact import load_artifact
-    from training.classifier import all_tag_probabilities
-
     artifact = load_artifact(args.model)
     tag, confidence, probs = artifact.classifier.predict(args.title, args.description)
     print(
@@ -86,7 +84,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             {
                 "tag": tag,
                 "confidence": confidence,
-                "probabilities": all_tag_probabilities(probs),
+                "probabilities": probs,
                 "needs_review": confidence < artifact.threshold,
                 "threshold": artifact.threshold,
                 "model_version": artifact.version,

@@ -14,6 +14,7 @@ DEFAULT_DATASET_LOC = (
     "https://raw.githubusercontent.com/GokuMohandas/Made-With-ML/main/datasets/dataset.csv"
 )
 REQUIRED_COLUMNS = ("id", "created_on", "title", "description", "tag")
+MIN_ROWS_PER_TAG = 2
 
 
 class DataValidationError(ValueError):
@@ -111,6 +112,18 @@ def parse(raw: bytes, source: str = "<bytes>") -> Dataset:
                 )
             else:
                 seen_pairs[pair] = i
+
+    counts = {tag: 0 for tag in APPROVED_TAGS}
+    for r in rows:
+        tag = (r["tag"] or "").strip()
+        if tag in counts:
+            counts[tag] += 1
+    too_few = {tag: n for tag, n in counts.items() if n < MIN_ROWS_PER_TAG}
+    if rows and too_few:
+        problems.append(
+            f"every approved tag needs at least {MIN_ROWS_PER_TAG} rows (the model must know all "
+            f"of them and the split is stratified); too few: {too_few}"
+        )
 
     if problems:
         raise DataValidationError(problems)

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from typing import Any
 
+TIMEOUT_SECONDS = 600
+
 
 def train_to_file(train_file: str, kwargs: dict[str, Any], model_file: str) -> None:
     result = subprocess.run(
@@ -17,6 +19,7 @@ def train_to_file(train_file: str, kwargs: dict[str, Any], model_file: str) -> N
         capture_output=True,
         text=True,
         check=False,
+        timeout=TIMEOUT_SECONDS,
     )
     if result.returncode != 0:
         raise RuntimeError(f"fastText training failed: {result.stderr.strip()[-2000:]}")

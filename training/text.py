@@ -5,18 +5,11 @@ import re
 from itertools import filterfalse
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
-# Everything below U+0250 that is not a-z, 0-9 or an accented Latin letter becomes a space;
-# str.translate is far cheaper than a regex on the per-event path.
-_TABLE = {
-    c: " "
-    for c in range(0x250)
-    if not (ord("a") <= c <= ord("z") or ord("0") <= c <= ord("9") or 0xC0 <= c < 0x250)
-}
-
-
-# The same mapping for ASCII text as bytes: bytes.translate is a plain table lookup, several times
-# cheaper than str.translate with a dict, and almost every event is ASCII.
-_ASCII_TABLE = bytes(ord(_TABLE.get(c, chr(c))) for c in range(256))
+# ASCII text (almost every event) maps through a byte table: a-z and 0-9 stay, everything else
+# becomes a space. bytes.translate is several times cheaper than a regex or str.translate.
+_ASCII_TABLE = bytes(
+    c if (ord("a") <= c <= ord("z") or ord("0") <= c <= ord("9")) else ord(" ") for c in range(256)
+)
 
 
 def normalise_text(text: str) -> str:
@@ -30,7 +23,9 @@ def normalise_text(text: str) -> str:
         text = _URL.sub(" ", text)
     if text.isascii():
         return " ".join(text.encode("ascii").translate(_ASCII_TABLE).decode("ascii").split())
-    return " ".join(text.translate(_TABLE).split())
+    # Rare path: any letter or digit of any script stays; Unicode punctuation (’ — “ …), symbols
+    # and invisible format characters become spaces like their ASCII counterparts.
+    return " ".join("".join([c if c.isalnum() else " " for c in text]).split())
 
 
 # Function words carry no topic; dropping them gained ~0.003 weighted F1 in repeated CV and shortens

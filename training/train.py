@@ -80,7 +80,8 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: Path) -> dict[str, Any
     selective = calibrate_threshold(confidences, correct, config.target_precision)
     if not selective.met:
         log.warning(
-            "no threshold reaches precision %.3f on validation; every event will go to review",
+            "no threshold reaches precision %.3f on validation; only events the model is "
+            "certain of (confidence 1.0) will be tagged, the rest go to review",
             config.target_precision,
         )
     report["selective"] = {

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from schemas.tags import APPROVED_TAGS
-from training.artifact import ArtifactError, load_artifact, write_artifact
+from training.artifact import ArtifactError, file_sha256, load_artifact, write_artifact
 
 
 @pytest.fixture
@@ -63,7 +63,8 @@ def test_unapproved_label_in_metadata_is_refused(artifact_copy: Path):
         load_artifact(artifact_copy)
 
 
-def test_model_with_unapproved_label_is_refused(tmp_path: Path):
+@pytest.fixture(scope="module")
+def robotics_model():
     from training.config import FastTextParams
     from training.data import Example
     from training.train import fit
@@ -72,23 +73,57 @@ def test_model_with_unapproved_label_is_refused(tmp_path: Path):
         Example(str(i), "2020", f"robot arm grasping {i}", "manipulation", "robotics")
         for i in range(30)
     ] + [Example(str(100 + i), "2020", f"misc topic {i}", "things", "other") for i in range(30)]
-    model = fit(examples, FastTextParams(dim=20, epoch=5))
-    params = FastTextParams(dim=20, epoch=5).as_kwargs()
-    out = write_artifact(
-        tmp_path / "bad",
-        [model],
-        threshold=0.5,
-        target_precision=0.95,
-        validation_metrics={},
-        fasttext_params=[params],
-        data_sha256="x",
-        data_source="test",
-    )
-    meta = json.loads((out / "metadata.json").read_text())
-    meta["labels"] = sorted(APPROVED_TAGS)  # metadata lies; the model itself is checked too
-    (out / "metadata.json").write_text(json.dumps(meta))
-    with pytest.raises(ArtifactError, match="model labels"):
-        load_artifact(out)
+    return fit(examples, FastTextParams(dim=20, epoch=5))
+
+
+def test_writing_a_model_with_unapproved_labels_fails_and_keeps_the_old_artifact(
+    robotics_model, artifact_copy: Path
+):
+    before = (artifact_copy / "metadata.json").read_bytes()
+    with pytest.raises(ArtifactError, match="not the approved set"):
+        write_artifact(
+            artifact_copy,
+            [robotics_model],
+            threshold=0.5,
+            target_precision=0.95,
+            validation_metrics={},
+            fasttext_params=[{}],
+            data_sha256="x",
+            data_source="test",
+        )
+    assert (artifact_copy / "metadata.json").read_bytes() == before
+    load_artifact(artifact_copy)
+
+
+def test_model_file_with_unapproved_labels_is_refused_even_if_metadata_lies(
+    robotics_model, artifact_copy: Path
+):
+    import hashlib
+
+    robotics_model.save_model(str(artifact_copy / "model-0.bin"))
+    meta_path = artifact_copy / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["models"][0]["sha256"] = file_sha256(artifact_copy / "model-0.bin")
+    hashes = "".join(m["sha256"] for m in meta["models"])
+    meta["version"] = hashlib.sha256(hashes.encode()).hexdigest()[:16]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match=r"disagree|model labels"):
+        load_artifact(artifact_copy)
+
+
+def test_version_that_does_not_match_the_models_is_refused(artifact_copy: Path):
+    meta_path = artifact_copy / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["version"] = "0" * 16
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="does not match"):
+        load_artifact(artifact_copy)
+
+
+def test_malformed_metadata_is_refused_with_an_artifact_error(artifact_copy: Path):
+    (artifact_copy / "metadata.json").write_text("[1, 2]")
+    with pytest.raises(ArtifactError, match="not a JSON object"):
+        load_artifact(artifact_copy)
 
 
 def test_missing_files_are_refused(tmp_path: Path):

@@ -65,11 +65,10 @@ def test_json_array_is_schema_validation():
     assert _error(b"[1, 2]").code == "schema_validation"
 
 
-def test_dead_letter_keeps_raw_bytes_exactly():
-    raw = b"\x00\xffgarbage\n"
-    record = json.loads(
+def _dead_letter(raw: bytes, code: str = "invalid_utf8", max_raw_bytes: int = LIMIT) -> dict:
+    return json.loads(
         encode_dead_letter(
-            DecodeError("invalid_utf8", "bad"),
+            DecodeError(code, "bad"),
             value=raw,
             key=b"k",
             topic="in",
@@ -77,9 +76,16 @@ def test_dead_letter_keeps_raw_bytes_exactly():
             offset=41,
             timestamp_ms=123,
             consumed_at=datetime.now(UTC),
+            max_raw_bytes=max_raw_bytes,
         )
     )
+
+
+def test_dead_letter_keeps_raw_bytes_exactly():
+    raw = b"\x00\xffgarbage\n"
+    record = _dead_letter(raw)
     assert base64.b64decode(record["raw_value_base64"]) == raw
+    assert record["raw_value_size"] == len(raw) and not record["raw_value_truncated"]
     assert record["raw_value_text"] is None
     assert (record["source_topic"], record["source_partition"], record["source_offset"]) == (
         "in",
@@ -87,3 +93,30 @@ def test_dead_letter_keeps_raw_bytes_exactly():
         41,
     )
     assert record["error"]["code"] == "invalid_utf8"
+
+
+def test_oversize_dead_letter_is_cut_to_the_limit_and_says_so():
+    record = _dead_letter(b"\x01" * 5000, "oversize", max_raw_bytes=1000)
+    assert base64.b64decode(record["raw_value_base64"]) == b"\x01" * 1000
+    assert record["raw_value_size"] == 5000 and record["raw_value_truncated"]
+
+
+def test_largest_allowed_dead_letter_fits_in_a_kafka_record():
+    from consumer.config import Settings
+
+    limit = Settings.model_fields["max_message_bytes"].metadata
+    largest = max(m.le for m in limit if hasattr(m, "le") and m.le is not None)
+    record = _dead_letter(b"\x01" * (largest + 10), "oversize", max_raw_bytes=largest)
+    assert len(json.dumps(record)) < 1_000_000
+
+
+def test_empty_string_id_is_rejected():
+    err = _error(b'{"id": "", "title": "t", "description": "", "created_on": "2020-01-01"}')
+    assert err.code == "schema_validation"
+
+
+def test_id_beyond_64_bits_is_rejected():
+    err = _error(
+        b'{"id": 18446744073709551616, "title": "t", "description": "", "created_on": "2020-01-01"}'
+    )
+    assert err.code == "schema_validation"

@@ -45,3 +45,11 @@ def test_fingerprint_includes_url_when_given():
 
 def test_fingerprint_keeps_title_and_description_apart():
     assert fingerprint("a b", "c") != fingerprint("a", "b c")
+
+
+def test_unicode_punctuation_normalises_like_ascii_punctuation():
+    assert normalise_text("Don’t stop — “BERT”…\u200b") == normalise_text('Don\'t stop - "BERT"...')
+
+
+def test_non_latin_letters_are_kept():
+    assert normalise_text("Модель BERT") == "модель bert"
