@@ -42,7 +42,7 @@ def test_later_batch_waits_for_earlier_one():
     assert [(o.partition, o.offset) for o in offsets] == [(0, 9)]
 
 
-def test_failed_delivery_blocks_release_until_retried():
+def test_failed_delivery_blocks_release_and_is_reported_for_retry():
     tracker = DeliveryTracker()
     batch = _batch({("in", 1): 3}, 1)
     tracker.add(batch)

@@ -36,7 +36,7 @@ class FakeRecord:
 
 
 class MemoryDedup:
-    """The Redis script's semantics, in memory (the real script is tested against Redis)."""
+    """The Redis script's semantics, in memory (tests/integration/test_dedup_redis.py runs the real one)."""
 
     def __init__(self):
         self.seen: dict[str, str] = {}

@@ -1,0 +1,273 @@
+"""The consume loop driven step by step with in-memory Kafka and Redis stand-ins.
+
+The real clients are exercised in tests/integration; these pin down offset and outage rules that
+are hard to provoke against a real broker.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import redis
+from confluent_kafka import KafkaError
+
+from consumer.metrics import Metrics
+from consumer.pipeline import Pipeline
+from consumer.service import MAX_DELIVERY_ATTEMPTS, FatalError, Service
+from schemas.topics import DEFAULT_TOPICS as T
+from training.artifact import load_artifact
+
+
+class Message:
+    def __init__(self, offset: int, partition: int = 0, value: bytes | None = None):
+        self._offset, self._partition = offset, partition
+        self._value = (
+            value
+            or json.dumps(
+                {
+                    "id": f"e{partition}-{offset}",
+                    "title": f"Object detection {partition} {offset}",
+                    "description": "boxes in images",
+                    "created_on": "2024-01-01T00:00:00",
+                }
+            ).encode()
+        )
+
+    def value(self):
+        return self._value
+
+    def key(self):
+        return None
+
+    def topic(self):
+        return T.input
+
+    def partition(self):
+        return self._partition
+
+    def offset(self):
+        return self._offset
+
+    def timestamp(self):
+        return (2, 1_700_000_000_000)
+
+    def error(self):
+        return None
+
+
+class FakeConsumer:
+    def __init__(self):
+        self.queue: list[Message] = []
+        self.paused = False
+        self.stored: dict[int, int] = {}
+        self.commits = 0
+        self.closed = False
+        self.callbacks = {}
+
+    def subscribe(self, topics, **callbacks):
+        self.callbacks = callbacks
+
+    def assignment(self):
+        return ["p0"]
+
+    def pause(self, parts):
+        self.paused = True
+
+    def resume(self, parts):
+        self.paused = False
+
+    def position(self, parts):
+        return []
+
+    def commit(self, asynchronous=True):
+        self.commits += 1
+
+    def close(self):
+        self.closed = True
+
+    def consume(self, n, timeout):
+        if self.paused:
+            return []
+        batch, self.queue = self.queue[:n], self.queue[n:]
+        return batch
+
+    def poll(self, timeout):
+        batch = self.consume(1, timeout)
+        return batch[0] if batch else None
+
+    def store_offsets(self, offsets):
+        for tp in offsets:
+            self.stored[tp.partition] = tp.offset
+
+
+class Delivered:
+    def __init__(self, topic, value, key):
+        self._t, self._v, self._k = topic, value, key
+
+    def topic(self):
+        return self._t
+
+    def value(self):
+        return self._v
+
+    def key(self):
+        return self._k
+
+
+class FakeProducer:
+    def __init__(self):
+        self.pending: list = []
+        self.delivered: list[Delivered] = []
+        self.auto_deliver = True
+        self.fail_next = 0
+
+    def produce(self, topic, value, key, on_delivery):
+        self.pending.append((Delivered(topic, value, key), on_delivery))
+
+    def deliver(self):
+        pending, self.pending = self.pending, []
+        for msg, callback in pending:
+            if self.fail_next:
+                self.fail_next -= 1
+                callback(KafkaError(KafkaError._MSG_TIMED_OUT), msg)
+            else:
+                self.delivered.append(msg)
+                callback(None, msg)
+
+    def poll(self, timeout=0):
+        if self.auto_deliver:
+            self.deliver()
+        return 0
+
+    def flush(self, timeout=0):
+        self.deliver()
+        return 0
+
+
+class SwitchableDedup:
+    def __init__(self):
+        self.down = False
+
+    def check(self, fingerprints, ids):
+        if self.down:
+            raise redis.ConnectionError("redis is down")
+        return [None] * len(fingerprints)
+
+
+@pytest.fixture
+def parts(trained_artifact: Path):
+    consumer, producer, dedup = FakeConsumer(), FakeProducer(), SwitchableDedup()
+    metrics = Metrics()
+    pipeline = Pipeline(load_artifact(trained_artifact), dedup, T, metrics, 100_000)
+    service = Service(
+        consumer=consumer,
+        producer=producer,
+        pipeline=pipeline,
+        metrics=metrics,
+        input_topic=T.input,
+        batch_size=10,
+        poll_timeout=0.0,
+        shutdown_timeout=1.0,
+        backoff_initial=0.0,
+        backoff_max=0.0,
+    )
+    return service, consumer, producer, dedup
+
+
+def test_offsets_are_stored_only_after_outputs_are_delivered(parts):
+    service, consumer, producer, _ = parts
+    producer.auto_deliver = False
+    consumer.queue = [Message(i) for i in range(5)]
+    service.step()
+    assert consumer.stored == {}
+    producer.deliver()
+    service.step()
+    assert consumer.stored == {0: 5}
+
+
+def test_redis_outage_holds_the_batch_and_publishes_nothing(parts):
+    service, consumer, producer, dedup = parts
+    dedup.down = True
+    consumer.queue = [Message(i) for i in range(5)]
+    service.step()
+    assert producer.delivered == [] and consumer.stored == {}
+    assert consumer.paused and not service.redis_available
+
+
+def test_held_batch_is_processed_in_full_when_redis_returns(parts):
+    service, consumer, producer, dedup = parts
+    dedup.down = True
+    consumer.queue = [Message(i) for i in range(5)]
+    service.step()
+    service.step()  # still down: retried and held again
+    dedup.down = False
+    service.step()
+    service.step()
+    assert sorted(json.loads(m.value())["id"] for m in producer.delivered) == [
+        f"e0-{i}" for i in range(5)
+    ]
+    assert consumer.stored == {0: 5}
+    assert not consumer.paused and service.redis_available
+
+
+def test_record_that_slips_in_during_an_outage_is_kept_not_skipped(parts):
+    service, consumer, producer, dedup = parts
+    dedup.down = True
+    consumer.queue = [Message(0)]
+    service.step()
+    service._next_redis_try = float("inf")
+    consumer.queue = [Message(1)]
+    pause = consumer.pause
+    consumer.pause = lambda parts: None  # fetched before the pause took effect
+    consumer.paused = False
+    service.step()
+    consumer.pause = pause
+    dedup.down = False
+    service._next_redis_try = 0.0
+    for _ in range(3):
+        service.step()
+    assert [json.loads(m.value())["id"] for m in producer.delivered] == ["e0-0", "e0-1"]
+    assert consumer.stored == {0: 2}
+
+
+def test_revoke_during_an_outage_drops_held_records_without_storing_them(parts):
+    service, consumer, producer, dedup = parts
+    service.subscribe()
+    dedup.down = True
+    consumer.queue = [Message(i) for i in range(3)]
+    service.step()
+    consumer.callbacks["on_revoke"](consumer, [])
+    dedup.down = False
+    service.step()
+    assert producer.delivered == [] and consumer.stored == {}
+
+
+def test_failed_delivery_is_produced_again_before_offsets_move(parts):
+    service, consumer, producer, _ = parts
+    producer.fail_next = 1
+    consumer.queue = [Message(0)]
+    service.step()
+    assert consumer.stored == {}
+    service.step()
+    service.step()
+    assert len(producer.delivered) == 1 and consumer.stored == {0: 1}
+
+
+def test_persistent_delivery_failure_stops_the_service(parts):
+    service, consumer, producer, _ = parts
+    producer.fail_next = MAX_DELIVERY_ATTEMPTS + 1
+    consumer.queue = [Message(0)]
+    with pytest.raises(FatalError):
+        for _ in range(MAX_DELIVERY_ATTEMPTS + 2):
+            service.step()
+    assert consumer.stored == {}
+
+
+def test_stop_flushes_commits_and_closes(parts):
+    service, consumer, producer, _ = parts
+    producer.auto_deliver = False
+    consumer.queue = [Message(i) for i in range(3)]
+    service.step()
+    service.stop()
+    assert service.run() == 0
+    assert consumer.stored == {0: 3} and consumer.commits >= 1 and consumer.closed
