@@ -77,6 +77,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from training.artifact import load_artifact
+
     artifact = load_artifact(args.model)
     tag, confidence, probs = artifact.classifier.predict(args.title, args.description)
     print(

@@ -36,7 +36,7 @@ class FakeRecord:
 
 
 class MemoryDedup:
-    """The Redis script's semantics, in memory (tests/integration/test_dedup_redis.py runs the real one)."""
+    """The Redis script's semantics in memory; test_dedup_redis.py runs the real script."""
 
     def __init__(self):
         self.seen: dict[str, str] = {}
