@@ -40,7 +40,10 @@ def run(settings: Settings, output_topic: str) -> int:
     def on_assign(_c: Consumer, partitions: list) -> None:
         assigned[:] = partitions
 
+    generation = [0]
+
     def on_revoke(_c: Consumer, _partitions: list) -> None:
+        generation[0] += 1
         drain(settings.shutdown_timeout_seconds)
         commit()
         tracker.clear()
@@ -81,7 +84,12 @@ def run(settings: Settings, output_topic: str) -> int:
     produce = producer.produce
     try:
         while not stopping:
-            messages = consume_batch(consumer, settings.batch_size, settings.poll_timeout_seconds)
+            messages = consume_batch(
+                consumer,
+                settings.batch_size,
+                settings.poll_timeout_seconds,
+                lambda: generation[0],
+            )
             producer.poll(0)
             release()
             if not messages:
