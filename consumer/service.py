@@ -156,6 +156,10 @@ class Service:
         return self._generation
 
     def _process(self, records: list) -> None:
+        if not records:  # an outage's held batch emptied by a rebalance: try Redis on new input
+            if self._held is not None:
+                self._on_redis_back()
+            return
         started = time.perf_counter()
         try:
             outputs = self._pipeline.process(records)
@@ -234,7 +238,7 @@ class Service:
 
     def _release_offsets(self) -> None:
         done, offsets = self._tracker.pop_completed()
-        if not done:
+        if not offsets:
             return
         try:
             self._consumer.store_offsets(offsets=offsets)
