@@ -27,10 +27,10 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     from training.config import TrainConfig
     from training.data import load
     from training.train import train
-    from training.tune import autotune
+    from training.tune import search
 
     dataset = load(args.data)
-    best = autotune(dataset, TrainConfig.from_file(args.config), args.budget)
+    best, trials = search(dataset, TrainConfig.from_file(args.config), args.budget)
     meta = train(dataset, best, args.out)
     config_path = args.out / "tuned_config.json"
     best.write(config_path)
@@ -38,9 +38,10 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         json.dumps(
             {
                 "config": str(config_path),
+                "trials": len(trials),
+                "best_validation_f1": max((t.get("f1", 0.0) for t in trials), default=None),
                 "models": [params.model_dump() for params in best.models],
                 "version": meta["version"],
-                "validation": meta["validation_metrics"]["overall"],
             },
             indent=2,
         )
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=None, help="JSON TrainConfig")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("tune", help="fastText autotune within a time budget, then train")
+    p = sub.add_parser("tune", help="random search within a time budget, then train")
     p.add_argument("--data", default=None, help=data_help)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--budget", type=int, default=60, help="seconds")

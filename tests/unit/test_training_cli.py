@@ -61,3 +61,32 @@ def test_train_meets_quality_bar_on_validation_split(trained_artifact: Path):
     meta = json.loads((trained_artifact / "metadata.json").read_text())
     assert meta["validation_metrics"]["overall"]["f1"] >= 0.80
     assert meta["validation_metrics"]["selective"]["precision"] >= meta["target_precision"]
+
+
+def test_tune_writes_the_best_config_and_a_loadable_artifact(
+    dataset_path: str, tmp_path: Path, capsys
+):
+    from training.artifact import load_artifact
+    from training.config import TrainConfig
+
+    out_dir = tmp_path / "tuned"
+    assert main(["tune", "--data", dataset_path, "--out", str(out_dir), "--budget", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["trials"] >= 1
+    config = TrainConfig.from_file(out_dir / "tuned_config.json")
+    assert load_artifact(out_dir).version == summary["version"]
+    assert len(config.models) == 2
+
+
+def test_tuning_starts_from_the_base_config_then_varies_every_member():
+    from itertools import islice
+
+    from training.config import TrainConfig
+    from training.tune import candidates
+
+    base = TrainConfig()
+    first, *others = islice(candidates(base, seed=1), 4)
+    assert first == base
+    for config in others:
+        assert [m.maxn > 0 for m in config.models] == [m.maxn > 0 for m in base.models]
+        assert len({(m.lr, m.dim, m.epoch) for m in config.models}) == 1
