@@ -12,57 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.promql import exported_metric_names, metric_names_in
+
 ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "deploy" / "prometheus"
 CONFIG = PROM / "prometheus.yml"
 ALERTS = PROM / "alerts.yml"
 ALERTS_TEST = PROM / "alerts_test.yml"
 SEVERITIES = {"critical", "warning"}
-
-# Words that look like metric names in PromQL but are operators or modifiers.
-PROMQL_KEYWORDS = frozenset(
-    {"and", "or", "unless", "bool", "offset", "inf", "nan"}
-    | {"by", "without", "on", "ignoring", "group_left", "group_right"}
-)
-
-
-def exported_metric_names() -> set[str]:
-    """Series names the service exposes, from its own registry, plus Prometheus' `up`.
-
-    Same logic as tests/unit/test_dashboard.py (kept local so each test file stands alone).
-    """
-    from consumer.metrics import Metrics
-
-    suffixes = {
-        "counter": ("_total",),
-        "gauge": ("",),
-        "histogram": ("_bucket", "_sum", "_count"),
-        "summary": ("", "_sum", "_count"),
-        "info": ("_info",),
-        "stateset": ("",),
-        "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
-        "unknown": ("",),
-    }
-    names = {"up"}
-    for family in Metrics().registry.collect():
-        names.update(family.name + suffix for suffix in suffixes[family.type])
-        names.update(s.name for s in family.samples if not s.name.endswith("_created"))
-    return names
-
-
-def metric_names_in(expr: str) -> set[str]:
-    """Metric names referenced by a PromQL expression (functions, keywords, labels excluded)."""
-    s = re.sub(r'"(?:\\.|[^"\\])*"', '""', expr)
-    s = re.sub(r"'(?:\\.|[^'\\])*'", "''", s)
-    s = re.sub(r"\{[^}]*\}", " ", s)
-    s = re.sub(r"\[[^\]]*\]", " ", s)
-    s = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
-    names = set()
-    for match in re.finditer(r"(?<![\w.:])([A-Za-z_:][\w:]*)(\s*\()?", s):
-        name, is_call = match.group(1), match.group(2)
-        if not is_call and name.lower() not in PROMQL_KEYWORDS:
-            names.add(name)
-    return names
 
 
 def alert_rules() -> list[dict]:

@@ -1,0 +1,46 @@
+"""Which metric names a PromQL expression uses, and which the service exports."""
+
+import re
+
+# Words that look like metric names in PromQL but are operators or modifiers.
+PROMQL_KEYWORDS = frozenset(
+    {"and", "or", "unless", "bool", "offset", "inf", "nan"}
+    | {"by", "without", "on", "ignoring", "group_left", "group_right"}
+)
+
+
+def exported_metric_names() -> set[str]:
+    """Series names the service exposes, from its own registry, plus Prometheus' `up`."""
+    from consumer.metrics import Metrics
+
+    suffixes = {
+        "counter": ("_total",),
+        "gauge": ("",),
+        "histogram": ("_bucket", "_sum", "_count"),
+        "summary": ("", "_sum", "_count"),
+        "info": ("_info",),
+        "stateset": ("",),
+        "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
+        "unknown": ("",),
+    }
+    names = {"up"}
+    for family in Metrics().registry.collect():
+        names.update(family.name + suffix for suffix in suffixes[family.type])
+        names.update(s.name for s in family.samples if not s.name.endswith("_created"))
+    return names
+
+
+def metric_names_in(expr: str) -> set[str]:
+    """Metric names referenced by a PromQL expression (functions, keywords, labels excluded)."""
+    s = re.sub(r'"(?:\\.|[^"\\])*"', '""', expr)
+    s = re.sub(r"'(?:\\.|[^'\\])*'", "''", s)
+    s = re.sub(r"\{[^}]*\}", " ", s)  # label matchers
+    s = re.sub(r"\[[^\]]*\]", " ", s)  # range and subquery windows
+    s = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
+    s = re.sub(r"\$\{?\w+\}?", " ", s)  # Grafana variables
+    names = set()
+    for match in re.finditer(r"(?<![\w.:])([A-Za-z_:][\w:]*)(\s*\()?", s):
+        name, is_call = match.group(1), match.group(2)
+        if not is_call and name.lower() not in PROMQL_KEYWORDS:
+            names.add(name)
+    return names
