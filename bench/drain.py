@@ -9,7 +9,6 @@ offsets equal the input's end offsets (auto-commit every 1 s) and reports that t
 """
 
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,16 +77,15 @@ def _window(
 def run_service(spec: DrainSpec, workers: int = 1, tag: str = "service") -> dict[str, Any]:
     prefix = f"bench-{tag}-{infra.run_id()}"
     topics = infra.output_topics(spec.bootstrap, prefix, spec.input_topic, spec.partitions)
-    group = f"{prefix}-group"
+    group = infra.group_id(prefix)
     port = infra.free_port(workers)
     env = infra.service_env(
         bootstrap=spec.bootstrap,
         redis_url=spec.redis_url,
         model_dir=spec.model_dir,
         topics=topics,
-        group=group,
+        prefix=prefix,
         port=port,
-        dedup_key=f"bench:{prefix}:{uuid.uuid4().hex[:6]}",
     )
     argv = ["-m", "consumer"] + (["--workers", str(workers)] if workers > 1 else [])
     spawned_at = time.monotonic()
@@ -116,16 +114,15 @@ def run_service(spec: DrainSpec, workers: int = 1, tag: str = "service") -> dict
 def run_passthrough(spec: DrainSpec, tag: str = "passthrough") -> dict[str, Any]:
     prefix = f"bench-{tag}-{infra.run_id()}"
     topics = infra.output_topics(spec.bootstrap, prefix, spec.input_topic, spec.partitions)
-    group = f"{prefix}-group"
+    group = infra.group_id(prefix)
     port = infra.free_port()
     env = infra.service_env(
         bootstrap=spec.bootstrap,
         redis_url=spec.redis_url,
         model_dir=spec.model_dir,
         topics=topics,
-        group=group,
+        prefix=prefix,
         port=port,
-        dedup_key="unused",
     )
     env["BENCH_PASSTHROUGH_OUTPUT"] = topics.tagged
     spawned_at = time.monotonic()
@@ -165,9 +162,8 @@ def run_scale(
         redis_url=redis_url,
         model_dir=model_dir,
         topics=topics,
-        group=f"{prefix}-group",
+        prefix=prefix,
         port=port,
-        dedup_key=f"bench:{prefix}:{uuid.uuid4().hex[:6]}",
     )
     argv = ["-m", "consumer"] + (["--workers", str(workers)] if workers > 1 else [])
     offsets = infra.Offsets(bootstrap)

@@ -21,11 +21,11 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from consumer.config import kafka_overrides
-from consumer.metrics import OUTCOMES
+from consumer.config import kafka_overrides, topic_env
+from consumer.metrics import scrape, total
 from consumer.replay import publish
 from consumer.topics import ensure_topics
-from schemas.topics import Topics
+from schemas.topics import DEFAULT_TOPICS, Topics
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,13 +39,7 @@ def run_id() -> str:
 
 
 def make_topics(bootstrap: str, prefix: str, partitions: int) -> Topics:
-    topics = Topics(
-        input=f"{prefix}.raw",
-        tagged=f"{prefix}.tagged",
-        review=f"{prefix}.review",
-        duplicate=f"{prefix}.duplicates",
-        dead_letter=f"{prefix}.dead-letter",
-    )
+    topics = DEFAULT_TOPICS.prefixed(prefix)
     ensure_topics(bootstrap, topics, partitions)
     return topics
 
@@ -201,18 +195,9 @@ def http_json(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
 def scrape_events_total(port: int, timeout: float = 2.0) -> float | None:
     """Sum of tagger_events_total over outcomes, from the service's /metrics."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as r:
-            text = r.read().decode()
+        return total(scrape(port, timeout=timeout), "tagger_events_total")
     except OSError:
         return None
-    total = 0.0
-    wanted = {f'tagger_events_total{{outcome="{o}"}}' for o in OUTCOMES}
-    for line in text.splitlines():
-        if line.startswith("tagger_events_total{"):
-            name, value = line.rsplit(" ", 1)
-            if name in wanted:
-                total += float(value)
-    return total
 
 
 @dataclass
@@ -310,43 +295,31 @@ def encoded(events: Iterable[dict[str, Any]]) -> list[bytes]:
 
 def output_topics(bootstrap: str, prefix: str, input_topic: str, partitions: int) -> Topics:
     """Fresh output topics for one run, reading from an existing input topic."""
-    topics = Topics(
-        input=input_topic,
-        tagged=f"{prefix}.tagged",
-        review=f"{prefix}.review",
-        duplicate=f"{prefix}.duplicates",
-        dead_letter=f"{prefix}.dead-letter",
-    )
+    topics = DEFAULT_TOPICS.prefixed(prefix, input=input_topic)
     ensure_topics(bootstrap, topics, partitions)
     return topics
 
 
 def service_env(
-    *,
-    bootstrap: str,
-    redis_url: str,
-    model_dir: Path,
-    topics: Topics,
-    group: str,
-    port: int,
-    dedup_key: str,
+    *, bootstrap: str, redis_url: str, model_dir: Path, topics: Topics, prefix: str, port: int
 ) -> dict[str, str]:
+    """A service process for one benchmark run: its own group and dedup key, named by `prefix`."""
     return {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "REDIS_URL": redis_url,
         "MODEL_DIR": str(model_dir),
-        "CONSUMER_GROUP_ID": group,
-        "TOPIC_INPUT": topics.input,
-        "TOPIC_TAGGED": topics.tagged,
-        "TOPIC_REVIEW": topics.review,
-        "TOPIC_DUPLICATE": topics.duplicate,
-        "TOPIC_DEAD_LETTER": topics.dead_letter,
+        "CONSUMER_GROUP_ID": group_id(prefix),
+        **topic_env(topics),
         "METRICS_PORT": str(port),
         "METRICS_HOST": "127.0.0.1",
-        "DEDUP_KEY": dedup_key,
+        "DEDUP_KEY": f"bench:{prefix}",
         "LOG_LEVEL": "WARNING",
         "WORKERS": "1",
     }
+
+
+def group_id(prefix: str) -> str:
+    return f"{prefix}-group"
 
 
 def assigned_partitions(ports: Iterable[int]) -> list[int]:

@@ -7,7 +7,6 @@ The first `warmup` seconds of each rate are excluded.
 """
 
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,9 +38,8 @@ def run(
         redis_url=redis_url,
         model_dir=model_dir,
         topics=topics,
-        group=f"{prefix}-group",
+        prefix=prefix,
         port=port,
-        dedup_key=f"bench:{prefix}:{uuid.uuid4().hex[:6]}",
     )
     offsets = infra.Offsets(bootstrap)
     proc = infra.spawn("latency-service", ["-m", "consumer"], env, log_dir)

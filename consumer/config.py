@@ -56,6 +56,17 @@ class Settings(BaseSettings):
         )
 
 
+def topic_env(topics: Topics) -> dict[str, str]:
+    """Environment variables that point a service process at `topics`."""
+    return {
+        "TOPIC_INPUT": topics.input,
+        "TOPIC_TAGGED": topics.tagged,
+        "TOPIC_REVIEW": topics.review,
+        "TOPIC_DUPLICATE": topics.duplicate,
+        "TOPIC_DEAD_LETTER": topics.dead_letter,
+    }
+
+
 def kafka_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
     environ = dict(os.environ if environ is None else environ)
     conf: dict[str, str] = {}

@@ -11,20 +11,10 @@ import urllib.request
 from confluent_kafka import Producer
 
 from consumer.config import Settings, kafka_overrides
-from consumer.metrics import OUTCOMES
+from consumer.metrics import OUTCOMES, scrape, total
 from consumer.replay import generate_events, publish
 from consumer.topics import ensure_topics
 from training.data import dataset_location, load
-
-
-def _scrape(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        samples: dict[str, float] = {}
-        for line in r.read().decode().splitlines():
-            if line.startswith("tagger_") and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                samples[name] = float(value)
-        return samples
 
 
 def _healthy(port: int) -> bool:
@@ -47,7 +37,7 @@ def main() -> int:
             service.kill()
             return 1
         time.sleep(0.3)
-    before = sum(_scrape(port).get(f'tagger_events_total{{outcome="{o}"}}', 0) for o in OUTCOMES)
+    before = total(scrape(port), "tagger_events_total")
 
     examples = load(dataset_location()).examples
     producer = Producer(
@@ -62,24 +52,17 @@ def main() -> int:
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        samples = _scrape(port)
-        done = sum(samples.get(f'tagger_events_total{{outcome="{o}"}}', 0) for o in OUTCOMES)
-        if done - before >= sent:
+        samples = scrape(port)
+        if total(samples, "tagger_events_total") - before >= sent:
             break
         time.sleep(0.3)
     print(f"\nreplayed {sent} events from {dataset_location()}; where they went:")
-    for outcome in OUTCOMES:
-        n = samples.get(f'tagger_events_total{{outcome="{outcome}"}}', 0)
-        topic = {
-            "tagged": settings.topic_tagged,
-            "review": settings.topic_review,
-            "duplicate": settings.topic_duplicate,
-            "dead_letter": settings.topic_dead_letter,
-        }[outcome]
-        print(f"  {outcome:<12} {int(n):>6}  → {topic}")
-    tags = {k: v for k, v in samples.items() if k.startswith("tagger_tags_total") and v}
-    for name, n in sorted(tags.items()):
-        print(f"    {name.removeprefix('tagger_tags_total')}: {int(n)}")
+    for outcome in OUTCOMES:  # each outcome names its Topics field
+        n = total(samples, "tagger_events_total", outcome=outcome)
+        print(f"  {outcome:<12} {int(n):>6}  → {getattr(settings.topics, outcome)}")
+    for s in sorted(samples, key=lambda s: sorted(s.labels.items())):
+        if s.name == "tagger_tags_total" and s.value:
+            print(f"    {s.labels['route']:<7} {s.labels['tag']:<28} {int(s.value):>6}")
     print("  (content seen in an earlier run within the dedup retention counts as duplicate)")
     print(
         f"\nservice running; metrics at http://localhost:{port}/metrics, health at "

@@ -1,5 +1,6 @@
 """Prometheus metrics the service exports; the dashboard and alerts query exactly these names."""
 
+import urllib.request
 from bisect import bisect_left
 from collections import Counter as Tally
 from collections.abc import Sequence
@@ -7,6 +8,8 @@ from itertools import repeat
 from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from schemas.events import ErrorCode
 from schemas.tags import APPROVED_TAGS
@@ -154,3 +157,19 @@ def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
     for index, n in Tally(map(bisect_left, repeat(bounds, len(values)), values)).items():
         buckets[index].inc(n)
     total.inc(amount)
+
+
+def scrape(port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> list[Sample]:
+    """Every sample a service's /metrics exposes (for `make run`, benchmarks and tests)."""
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=timeout) as response:
+        text = response.read().decode()
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def total(samples: Sequence[Sample], name: str, **labels: str) -> float:
+    """Sum of the samples called `name` whose labels include `labels`."""
+    return sum(
+        s.value
+        for s in samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )

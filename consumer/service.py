@@ -199,18 +199,13 @@ class Service:
 
     def _count(self, outputs: list[Output]) -> None:
         # One C-level pass over the batch; label lookups per distinct (outcome, label) only.
-        per_label = Counter(map(_OUTCOME_LABEL, outputs))
-        per_outcome: Counter[str] = Counter()
-        for (outcome, _label), n in per_label.items():
-            per_outcome[outcome] += n
-        for outcome, n in per_outcome.items():
-            self._metrics.events.labels(outcome).inc(n)
-        for (outcome, label), n in per_label.items():
+        metrics = self._metrics
+        for (outcome, label), n in Counter(map(_OUTCOME_LABEL, outputs)).items():
+            metrics.events.labels(outcome).inc(n)
             if outcome in ("tagged", "review"):
-                self._metrics.tags.labels(label, outcome).inc(n)
-        for (outcome, code), n in per_label.items():
-            if outcome == "dead_letter":
-                self._metrics.dead_letters.labels(code).inc(n)
+                metrics.tags.labels(label, outcome).inc(n)
+            elif outcome == "dead_letter":
+                metrics.dead_letters.labels(label).inc(n)
 
     # -- deliveries and offsets ---------------------------------------------------------------
     def _service_producer(self) -> None:

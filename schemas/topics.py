@@ -14,5 +14,20 @@ class Topics:
     def outputs(self) -> tuple[str, str, str, str]:
         return (self.tagged, self.review, self.duplicate, self.dead_letter)
 
+    def prefixed(self, prefix: str, input: str | None = None) -> "Topics":
+        """The same topic set under another prefix (`content.raw` → `<prefix>.raw`), for tests and
+        benchmarks that need a fresh set; `input` keeps an existing input topic."""
+
+        def rename(name: str) -> str:
+            return prefix + name[name.index(".") :]
+
+        return Topics(
+            input=input or rename(self.input),
+            tagged=rename(self.tagged),
+            review=rename(self.review),
+            duplicate=rename(self.duplicate),
+            dead_letter=rename(self.dead_letter),
+        )
+
 
 DEFAULT_TOPICS = Topics()

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from consumer.config import topic_env
+from consumer.metrics import scrape, total
 from consumer.topics import ensure_topics
-from schemas.topics import Topics
+from schemas.topics import DEFAULT_TOPICS, Topics
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,14 +30,7 @@ def free_port() -> int:
 
 
 def unique_topics(partitions: int, bootstrap: str) -> Topics:
-    uid = uuid.uuid4().hex[:8]
-    topics = Topics(
-        input=f"t{uid}.raw",
-        tagged=f"t{uid}.tagged",
-        review=f"t{uid}.review",
-        duplicate=f"t{uid}.duplicates",
-        dead_letter=f"t{uid}.dead-letter",
-    )
+    topics = DEFAULT_TOPICS.prefixed(f"t{uuid.uuid4().hex[:8]}")
     ensure_topics(bootstrap, topics, partitions, output_partitions=2)
     return topics
 
@@ -164,11 +159,7 @@ class ServiceProcess:
             "REDIS_URL": redis_url,
             "MODEL_DIR": str(model_dir),
             "CONSUMER_GROUP_ID": self.group,
-            "TOPIC_INPUT": topics.input,
-            "TOPIC_TAGGED": topics.tagged,
-            "TOPIC_REVIEW": topics.review,
-            "TOPIC_DUPLICATE": topics.duplicate,
-            "TOPIC_DEAD_LETTER": topics.dead_letter,
+            **topic_env(topics),
             "METRICS_PORT": str(self.metrics_port),
             "METRICS_HOST": "127.0.0.1",
             "DEDUP_KEY": f"dedup:{self.group}",
@@ -208,19 +199,9 @@ class ServiceProcess:
         except Exception:
             return None
 
-    def metrics(self) -> str:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
-        ) as r:
-            return r.read().decode()
-
     def metric(self, name: str) -> float:
         """Sum of every sample of `name` (all label sets)."""
-        total = 0.0
-        for line in self.metrics().splitlines():
-            if line.startswith(name) and (line[len(name)] in " {"):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+        return total(scrape(self.metrics_port), name)
 
     def terminate(self, timeout: float = 30.0) -> int:
         assert self.proc is not None

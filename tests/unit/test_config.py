@@ -52,3 +52,13 @@ def test_secrets_are_redacted_for_logs():
         "sasl.password": "***",
         "sasl.username": "u",
     }
+
+
+def test_topic_env_round_trips_through_settings(monkeypatch):
+    from consumer.config import topic_env
+    from schemas.topics import DEFAULT_TOPICS
+
+    topics = DEFAULT_TOPICS.prefixed("x")
+    for name, value in topic_env(topics).items():
+        monkeypatch.setenv(name, value)
+    assert Settings().topics == topics

@@ -31,3 +31,24 @@ def test_known_label_values_are_exported_before_any_event():
     assert "tagger_events_total{'outcome': 'dead_letter'}" in text
     assert "tagger_tags_total{'tag': 'mlops', 'route': 'review'}" in text
     assert "tagger_kafka_errors_total{'kind': 'produce'}" in text
+
+
+def test_scrape_and_total_read_what_the_http_endpoint_serves():
+    import socket
+
+    from consumer.http import start_http_server
+    from consumer.metrics import scrape, total
+
+    metrics = Metrics()
+    metrics.events.labels("tagged").inc(3)
+    metrics.events.labels("review").inc(2)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = start_http_server("127.0.0.1", port, metrics.registry, lambda: (True, {}))
+    try:
+        samples = scrape(port)
+    finally:
+        server.shutdown()
+    assert total(samples, "tagger_events_total") == 5
+    assert total(samples, "tagger_events_total", outcome="review") == 2

@@ -68,3 +68,15 @@ def test_raw_event_accepts_string_or_integer_id():
 def test_raw_event_requires_a_title():
     with pytest.raises(ValidationError):
         RawContentEvent(**{**RAW, "title": ""})
+
+
+def test_prefixed_topics_keep_each_topic_role():
+    from schemas.topics import DEFAULT_TOPICS
+
+    topics = DEFAULT_TOPICS.prefixed("run1")
+    assert (topics.input, topics.duplicate, topics.dead_letter) == (
+        "run1.raw",
+        "run1.duplicates",
+        "run1.dead-letter",
+    )
+    assert DEFAULT_TOPICS.prefixed("run2", input="existing").input == "existing"
