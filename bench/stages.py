@@ -1,9 +1,10 @@
 """Per-stage costs in process, per event, against real Redis for dedup.
 
 Each per-event stage is timed around every single call (perf_counter_ns), so its p50/p99 include
-~0.05 µs of timer overhead (reported as `timer_overhead_us`). Dedup and the whole pipeline are
-timed per batch and amortised per event (batch time / batch size); their percentiles are over
-batches.
+~0.05 µs of timer overhead (reported as `timer_overhead_us`). Stages the service runs once per batch
+(predict, dedup, normalise + predict, the whole pipeline) are timed per batch and amortised per
+event (batch time / batch size); their percentiles are over batches. `predict_one` is a batch of a
+single event, and `predict_new_tokens` a batch whose every token is new to the token cache.
 """
 
 import time
@@ -24,7 +25,11 @@ from consumer.metrics import Metrics
 from consumer.pipeline import Pipeline
 from schemas.topics import DEFAULT_TOPICS
 from training.artifact import Artifact
-from training.text import fingerprint_normalised, model_input_normalised, normalise_text
+from training.text import (
+    fingerprint_normalised,
+    model_tokens_normalised,
+    normalise_text,
+)
 
 MAX_BYTES = 256 * 1024
 
@@ -132,8 +137,10 @@ def run(
         for name in (
             "decode_validate",
             "normalise_fingerprint",
-            "model_input",
+            "model_tokens",
             "predict",
+            "predict_one",
+            "normalise_predict",
             "dedup",
             "encode",
         )
@@ -146,7 +153,7 @@ def run(
 
     dedup = Deduplicator(client, f"{key_prefix}:stages", 7 * 24 * 3600)
     threshold, version = artifact.threshold, artifact.version
-    predict = artifact.classifier.predict_text
+    classifier = artifact.classifier
     try:
         for start in range(0, len(values), batch):
             chunk = values[start : start + batch]
@@ -154,10 +161,18 @@ def run(
             times["decode_validate"] += t
             normalised, t = time_each(norm_fp, decoded)
             times["normalise_fingerprint"] += t
-            lines, t = time_each(lambda n: model_input_normalised(n[0], n[1]), normalised)
-            times["model_input"] += t
-            predictions, t = time_each(predict, lines)
+            lines, t = time_each(lambda n: model_tokens_normalised(n[0], n[1]), normalised)
+            times["model_tokens"] += t
+            [predictions], t = time_batches(classifier.predict_tokens, lines, len(lines))
             times["predict"] += t
+            _, t = time_each(lambda line: classifier.predict_tokens([line]), lines[:50])
+            times["predict_one"] += t
+            _, t = time_batches(
+                lambda es: classifier.predict_many([(e.title, e.description) for e in es]),
+                decoded,
+                len(decoded),
+            )
+            times["normalise_predict"] += t
             fps = [n[2] for n in normalised]
             ids = [str(e.id) for e in decoded]
             t0 = time.perf_counter_ns()
@@ -204,8 +219,18 @@ def run(
     return {
         "stages_us": out,
         "timer_overhead_us": round(summarize(overhead, 1e-3)["p50"], 3),
+        "predict_new_tokens_us": _new_tokens(artifact, batch),
         "events": len(events),
     }
+
+
+def _new_tokens(artifact: Artifact, batch: int, words: int = 20) -> dict[str, float]:
+    """Per event, a batch of `words`-token events never seen before vs the same batch again."""
+    fresh = [[f"novel{i}x{j}" for j in range(words)] for i in range(batch)]
+    classifier = artifact.classifier
+    [_], cold = time_batches(classifier.predict_tokens, fresh, batch)
+    [_], warm = time_batches(classifier.predict_tokens, fresh, batch)
+    return {"cold": round(cold[0] / 1e3, 3), "warm": round(warm[0] / 1e3, 3), "words": words}
 
 
 def artifact_path_ok(path: Path) -> bool:

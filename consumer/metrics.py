@@ -5,7 +5,7 @@ from bisect import bisect_left
 from collections import Counter as Tally
 from collections.abc import Sequence
 from itertools import repeat
-from typing import get_args
+from typing import Any, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.parser import text_string_to_metric_families
@@ -77,7 +77,7 @@ class Metrics:
         )
         self.classification_seconds = Histogram(
             "tagger_classification_seconds",
-            "Normalise + predict time per event.",
+            "Model input + predict time per event, amortised over its batch (one model call each).",
             buckets=CLASSIFY_BUCKETS,
             registry=r,
         )
@@ -140,23 +140,42 @@ class Metrics:
             self.kafka_errors.labels(kind)
 
 
+def _internals(histogram: Histogram) -> tuple[Sequence[float], Sequence[Any], Any] | None:
+    """Bucket bounds, bucket counters and the sum counter, while the client still has them."""
+    parts = (getattr(histogram, name, None) for name in ("_upper_bounds", "_buckets", "_sum"))
+    bounds, buckets, total = parts
+    return None if bounds is None or buckets is None or total is None else (bounds, buckets, total)
+
+
 def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
     """`histogram.observe(v)` for every value, with one bucket increment per distinct bucket and
     one sum increment, instead of three locked increments per value."""
     if not values:
         return
-    bounds = getattr(histogram, "_upper_bounds", None)
-    buckets = getattr(histogram, "_buckets", None)
-    total = getattr(histogram, "_sum", None)
+    internals = _internals(histogram)
     amount = sum(values)
-    if bounds is None or buckets is None or total is None or amount != amount:
+    if internals is None or amount != amount:
         for v in values:  # internals changed, or a NaN (which observe() puts in no bucket)
             histogram.observe(v)
         return
+    bounds, buckets, total = internals
     # observe() picks the first bucket with v <= bound: exactly bisect_left over the bounds.
     for index, n in Tally(map(bisect_left, repeat(bounds, len(values)), values)).items():
         buckets[index].inc(n)
     total.inc(amount)
+
+
+def observe_amortised(histogram: Histogram, seconds: float, count: int) -> None:
+    """`count` observations of `seconds / count`: each event's share of work done once per batch."""
+    if count <= 0:
+        return
+    internals = _internals(histogram)
+    if internals is None or seconds != seconds:
+        observe_many(histogram, [seconds / count] * count)
+        return
+    bounds, buckets, total = internals
+    buckets[bisect_left(bounds, seconds / count)].inc(count)
+    total.inc(seconds)
 
 
 def scrape(port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> list[Sample]:

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from consumer import codec
-from consumer.metrics import Metrics, observe_many
+from consumer.metrics import Metrics, observe_amortised
 from schemas.topics import Topics
 from training.artifact import Artifact
-from training.text import fingerprint_normalised, model_input_normalised, normalise_text
+from training.classifier import Prediction
+from training.text import fingerprint_normalised, model_tokens_normalised, normalise_text
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class Pipeline:
         metrics: Metrics,
         max_message_bytes: int,
     ) -> None:
-        self._predict = artifact.classifier.predict_text
+        self._predict = artifact.classifier.predict_tokens
         self._threshold = artifact.threshold
         self._version = artifact.version
         self._dedup = dedup
@@ -92,45 +93,65 @@ class Pipeline:
         else:
             verdicts = []
 
-        predict, threshold, version = self._predict, self._threshold, self._version
+        fresh = [
+            (title, description)
+            for (_, _, title, description), seen in zip(valid, verdicts, strict=True)
+            if seen is None
+        ]
+        started = time.perf_counter()
+        predictions = iter(self._classify(fresh))
+        observe_amortised(self._classification_seconds, time.perf_counter() - started, len(fresh))
+
+        threshold, version = self._threshold, self._version
         encode_classified, encode_duplicate = codec.encode_classified, codec.encode_duplicate
         event_key, append, now = codec.event_key, outputs.append, datetime.now
-        perf = time.perf_counter
-        durations: list[float] = []  # observed in one go: a histogram observe costs ~0.7 µs
-        try:
-            for (record, event, title, description), fp, seen in zip(
-                valid, fingerprints, verdicts, strict=True
-            ):
-                try:
-                    key = event_key(event.id)
-                    if seen is not None:
-                        value = encode_duplicate(
-                            event, duplicate_of=seen, fingerprint=fp, consumed_at=consumed_at
-                        )
-                        append(Output(topics.duplicate, key, value, "duplicate"))
-                        continue
-                    started = perf()
-                    tag, confidence, probs = predict(model_input_normalised(title, description))
-                    durations.append(perf() - started)
-                    route = "tagged" if confidence >= threshold else "review"
-                    value = encode_classified(
-                        event,
-                        tag=tag,
-                        confidence=confidence,
-                        probabilities=probs,
-                        route=route,
-                        threshold=threshold,
-                        model_version=version,
-                        consumed_at=consumed_at,
-                        classified_at=now(UTC),
+        for (record, event, _, _), fp, seen in zip(valid, fingerprints, verdicts, strict=True):
+            try:
+                key = event_key(event.id)
+                if seen is not None:
+                    value = encode_duplicate(
+                        event, duplicate_of=seen, fingerprint=fp, consumed_at=consumed_at
                     )
-                    topic = topics.tagged if route == "tagged" else topics.review
-                    append(Output(topic, key, value, route, tag))
-                except Exception as exc:  # never crash on input
-                    append(self._unexpected(record, exc, consumed_at))
-        finally:
-            observe_many(self._classification_seconds, durations)
+                    append(Output(topics.duplicate, key, value, "duplicate"))
+                    continue
+                prediction = next(predictions)
+                if isinstance(prediction, Exception):
+                    raise prediction
+                tag, confidence, probs = prediction
+                route = "tagged" if confidence >= threshold else "review"
+                value = encode_classified(
+                    event,
+                    tag=tag,
+                    confidence=confidence,
+                    probabilities=probs,
+                    route=route,
+                    threshold=threshold,
+                    model_version=version,
+                    consumed_at=consumed_at,
+                    classified_at=now(UTC),
+                )
+                topic = topics.tagged if route == "tagged" else topics.review
+                append(Output(topic, key, value, route, tag))
+            except Exception as exc:  # never crash on input
+                append(self._unexpected(record, exc, consumed_at))
         return outputs
+
+    def _classify(self, fields: Sequence[tuple[str, str]]) -> list[Prediction | Exception]:
+        """One model call for the batch's normalised (title, description) pairs; should it fail,
+        one call per event, so only an event that breaks it is dead-lettered."""
+        try:
+            return self._predict([model_tokens_normalised(t, d) for t, d in fields])
+        except Exception:
+            log.warning(
+                "batch classification failed; classifying one event at a time", exc_info=True
+            )
+        results: list[Prediction | Exception] = []
+        for title, description in fields:
+            try:
+                results.append(self._predict([model_tokens_normalised(title, description)])[0])
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     def _unexpected(self, record: Record, exc: Exception, consumed_at: datetime) -> Output:
         log.warning(

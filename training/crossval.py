@@ -21,9 +21,8 @@ def cross_validate(
     scores = []
     for train_idx, test_idx in splitter.split(examples, tags):
         classifier = Classifier(fit_all([examples[i] for i in train_idx], config))
-        predicted = [
-            classifier.predict(examples[i].title, examples[i].description)[0] for i in test_idx
-        ]
+        pairs = [(examples[i].title, examples[i].description) for i in test_idx]
+        predicted = [p[0] for p in classifier.predict_many(pairs)]
         scores.append(
             f1_score([tags[i] for i in test_idx], predicted, average="weighted", zero_division=0)
         )

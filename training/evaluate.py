@@ -48,7 +48,7 @@ def evaluate_examples(
     classifier: Classifier, examples: Sequence[Example], threshold: float | None
 ) -> dict[str, Any]:
     """Metrics document. With `threshold`, `selective` reports coverage and precision at it."""
-    predictions = [classifier.predict(e.title, e.description) for e in examples]
+    predictions = classifier.predict_many([(e.title, e.description) for e in examples])
     y_true = [e.tag for e in examples]
     y_pred = [p[0] for p in predictions]
     per_p, per_r, per_f, support = precision_recall_fscore_support(

@@ -44,15 +44,20 @@ def content_words(normalised: str) -> list[str]:
     return list(filterfalse(_is_stopword, normalised.split()))
 
 
-def model_input_normalised(title: str, description: str) -> str:
+def model_tokens_normalised(title: str, description: str) -> list[str]:
     """Model input from normalised fields: the title twice (the densest signal), no stopwords."""
     title_words = content_words(title)
-    return " ".join(title_words + title_words + content_words(description))
+    return title_words + title_words + content_words(description)
+
+
+def model_tokens(title: str, description: str) -> list[str]:
+    """The tokens fastText is trained and queried on."""
+    return model_tokens_normalised(normalise_text(title), normalise_text(description))
 
 
 def model_input(title: str, description: str) -> str:
-    """The single line fastText is trained and queried on."""
-    return model_input_normalised(normalise_text(title), normalise_text(description))
+    """The same tokens as one line, as fastText's training file has them."""
+    return " ".join(model_tokens(title, description))
 
 
 def fingerprint_normalised(title: str, description: str, url: str | None = None) -> str:

@@ -63,7 +63,9 @@ def search(
         except RuntimeError as exc:  # a diverging setting ("Encountered NaN"): skip it
             trials.append({"models": [m.model_dump() for m in config.models], "error": str(exc)})
             continue
-        predicted = [classifier.predict(e.title, e.description)[0] for e in val_examples]
+        predicted = [
+            p[0] for p in classifier.predict_many([(e.title, e.description) for e in val_examples])
+        ]
         score = float(f1_score(truth, predicted, average="weighted", zero_division=0))
         trials.append({"models": [m.model_dump() for m in config.models], "f1": score})
         log.info("trial %d: weighted F1 %.4f", len(trials), score)

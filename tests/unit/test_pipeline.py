@@ -120,12 +120,36 @@ def test_unexpected_error_on_one_event_dead_letters_it_and_keeps_the_rest(pipeli
     p, _ = pipeline
     real = p._predict
 
-    def flaky(text: str):
-        if "explode" in text:
+    def flaky(lines: list[list[str]]):
+        if any("explode" in tokens for tokens in lines):
             raise RuntimeError("boom")
-        return real(text)
+        return real(lines)
 
     monkeypatch.setattr(p, "_predict", flaky)
     outs = p.process([FakeRecord(_event(1, "explode now"), 0), FakeRecord(_event(2), 1)])
     assert [o.topic for o in outs] == [T.dead_letter, T.tagged]
     assert json.loads(outs[0].value)["error"]["code"] == "processing_error"
+
+
+def test_a_batch_is_classified_in_one_model_call_without_its_duplicates(pipeline, monkeypatch):
+    p, _ = pipeline
+    real, calls = p._predict, []
+
+    def counting(lines: list[list[str]]):
+        calls.append(len(lines))
+        return real(lines)
+
+    monkeypatch.setattr(p, "_predict", counting)
+    records = [FakeRecord(_event(i, f"Object detection part {i}"), i) for i in range(5)]
+    records.append(FakeRecord(_event(9, "OBJECT detection, part 0!"), 5))
+    outs = p.process(records)
+    assert calls == [5]
+    assert [o.outcome for o in outs].count("duplicate") == 1
+
+
+def test_every_classified_event_is_one_classification_time_observation(trained_artifact: Path):
+    metrics = Metrics()
+    p = Pipeline(load_artifact(trained_artifact), MemoryDedup(), T, metrics, 100_000)
+    records = [FakeRecord(_event(i, f"Object detection part {i}"), i) for i in range(4)]
+    p.process([*records, FakeRecord(b"junk", 4)])
+    assert metrics.registry.get_sample_value("tagger_classification_seconds_count") == 4

@@ -40,9 +40,9 @@ def test_ensemble_averages_member_probabilities(trained_artifact: Path):
 
     both = load_artifact(trained_artifact).classifier
     members = [Classifier([m]) for m in both.fasttext_models]
-    text = "object detection in images"
-    _, _, averaged = both.predict_text(text)
-    singles = [c.predict_text(text)[2] for c in members]
+    tokens = "object detection images".split()
+    _, _, averaged = both.predict_tokens([tokens])[0]
+    singles = [c.predict_tokens([tokens])[0][2] for c in members]
     for tag, p in averaged.items():
         expected = sum(min(s.get(tag, 0.0), 1.0) for s in singles) / 2
         assert abs(p - min(expected, 1.0)) < 1e-4

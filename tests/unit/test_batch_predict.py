@@ -1,0 +1,127 @@
+"""Batched inference gives fastText's own numbers: its predict() is the oracle here."""
+
+from pathlib import Path
+
+import pytest
+
+from training.batch_predict import BatchPredictor, fasttext_hash
+from training.classifier import LABEL_PREFIX
+from training.config import FastTextParams
+from training.data import load
+from training.text import model_tokens
+from training.train import fit
+
+ODD_TEXTS = [
+    ("Totally unseen zzqx wörds", "naïve café — “quoted” 日本語 text, ünïcode ẞ"),
+    ("", ""),
+    ("a", ""),
+    ("GAN", "GAN GAN GAN GAN"),
+]
+
+
+def fasttext_probabilities(models, labels, tokens: list[str]) -> list[float]:
+    """What fastText's own predict() gives for one line, averaged over the members."""
+    total = dict.fromkeys(labels, 0.0)
+    for model in models:
+        for p, label in model.f.predict(" ".join(tokens) + "\n", -1, 0.0, "strict"):
+            total[label] += p / len(models)
+    return [min(total[label], 1.0) for label in labels]
+
+
+def assert_matches_fasttext(predictor, models, labels, lines) -> None:
+    got = predictor.predict(lines)
+    for row, tokens in zip(got, lines, strict=True):
+        assert row.tolist() == pytest.approx(
+            fasttext_probabilities(models, labels, tokens), abs=1e-6
+        ), tokens
+
+
+@pytest.fixture(scope="module")
+def shipped(trained_artifact: Path):
+    from training.artifact import load_artifact
+
+    models = load_artifact(trained_artifact).classifier.fasttext_models
+    labels = models[0].get_labels()
+    return models, labels
+
+
+@pytest.fixture(scope="module")
+def examples(dataset_path: str):
+    return load(dataset_path).examples
+
+
+def test_every_data_set_row_gets_fasttexts_probabilities(shipped, examples):
+    models, labels = shipped
+    lines = [model_tokens(e.title, e.description) for e in examples]
+    assert_matches_fasttext(BatchPredictor(models, labels, min_batch=1), models, labels, lines)
+
+
+def test_unseen_non_ascii_and_empty_lines_get_fasttexts_probabilities(shipped):
+    models, labels = shipped
+    lines = [model_tokens(t, d) for t, d in ODD_TEXTS]
+    assert_matches_fasttext(BatchPredictor(models, labels, min_batch=1), models, labels, lines)
+
+
+def test_a_line_scores_the_same_alone_and_inside_a_batch(shipped, examples):
+    models, labels = shipped
+    predictor = BatchPredictor(models, labels)
+    lines = [model_tokens(e.title, e.description) for e in examples[:50]]
+    batch = predictor.predict(lines)
+    for i in (0, 17, 49):
+        assert predictor.predict([lines[i]])[0].tolist() == pytest.approx(batch[i].tolist())
+
+
+@pytest.mark.parametrize("loss", ["softmax", "ns"])
+def test_other_losses_and_word_trigrams_get_fasttexts_probabilities(examples, loss):
+    params = FastTextParams(loss=loss, wordNgrams=3, epoch=5, bucket=10_000)
+    model = fit(examples[:200], params)
+    labels = model.get_labels()
+    lines = [model_tokens(e.title, e.description) for e in examples[200:300]]
+    lines += [model_tokens(t, d) for t, d in ODD_TEXTS]
+    assert_matches_fasttext(BatchPredictor([model], labels, min_batch=1), [model], labels, lines)
+
+
+def test_hierarchical_softmax_is_refused(examples):
+    model = fit(
+        examples[:100],
+        FastTextParams.model_construct(
+            **{**FastTextParams().model_dump(), "loss": "hs", "lr": 0.1, "epoch": 1}
+        ),
+    )
+    with pytest.raises(ValueError, match="hs"):
+        BatchPredictor([model], model.get_labels())
+
+
+@pytest.mark.parametrize("token", ["graph", "über", "日本語", "x" * 40, "ẞ"])
+def test_token_hash_is_fasttexts(shipped, token):
+    model = shipped[0][0]
+    bucket = model.f.getArgs().bucket
+    nwords = len(model.get_words())
+    assert nwords + (fasttext_hash(token) & 0xFFFFFFFF) % bucket == model.f.getSubwordId(token)
+
+
+def test_token_cache_stays_bounded_and_keeps_answering(shipped):
+    models, labels = shipped
+    predictor = BatchPredictor(models, labels, max_cached_tokens=6000, min_batch=1)
+    for batch in range(5):
+        lines = [[f"new{batch}x{i}x{j}" for j in range(5)] + ["images"] for i in range(200)]
+        predictor.predict(lines)
+        assert len(predictor._ids) <= 6000 + 1000
+    assert_matches_fasttext(predictor, models, labels, [*lines[:20], ["images", "graph"]])
+
+
+def test_empty_batch_gives_no_rows(shipped):
+    models, labels = shipped
+    for min_batch in (0, 1, 16):
+        predictor = BatchPredictor(models, labels, min_batch=min_batch)
+        assert predictor.predict([]).shape == (0, len(labels))
+
+
+def test_labels_come_out_in_the_order_asked_for(shipped, examples):
+    models, labels = shipped
+    reverse = list(reversed(labels))
+    lines = [model_tokens(e.title, e.description) for e in examples[:20]]
+    forward = BatchPredictor(models, labels, min_batch=1)
+    backward = BatchPredictor(models, reverse, min_batch=1)
+    assert backward.predict(lines)[:, ::-1].tolist() == forward.predict(lines).tolist()
+    assert all(label.startswith(LABEL_PREFIX) for label in labels)
