@@ -49,3 +49,15 @@ def calibrate_threshold(
         precision = len(kept) / total_kept if total_kept else 0.0
         return Selective(1.0, total_kept / len(confidences), precision, target_precision, False)
     return Selective(best[0], best[1], best[2], target_precision, True)
+
+
+def selective_at(
+    confidences: Sequence[float], correct: Sequence[bool], threshold: float
+) -> dict[str, float]:
+    """Coverage and precision of the events a given threshold keeps."""
+    kept = [ok for c, ok in zip(confidences, correct, strict=True) if c >= threshold]
+    return {
+        "threshold": threshold,
+        "coverage": len(kept) / len(confidences) if confidences else 0.0,
+        "precision": sum(kept) / len(kept) if kept else 0.0,
+    }

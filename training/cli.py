@@ -18,6 +18,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     summary = {k: meta[k] for k in ("version", "threshold", "trained_on", "training_seconds")}
     summary["validation"] = meta["validation_metrics"]["overall"]
     summary["selective"] = meta["validation_metrics"]["selective"]
+    summary["calibration"] = meta["calibration"]
     summary["artifact"] = str(args.out)
     print(json.dumps(summary, indent=2))
     return 0

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class FastTextParams(BaseModel):
@@ -49,11 +49,24 @@ class TrainConfig(BaseModel):
     augment: bool = Field(
         True, description="Also train on title-only and description-only views of each example."
     )
+    calibration_folds: int = Field(
+        5,
+        ge=0,
+        description="Calibrate the review threshold on out-of-fold predictions over every row "
+        "(k folds; 0: on the validation split alone, 5x fewer points).",
+    )
     refit_on_all: bool = Field(
         True,
         description="After validating and calibrating, retrain on train+validation with the same "
         "settings; the shipped model then sees all labelled data.",
     )
+
+    @field_validator("calibration_folds")
+    @classmethod
+    def _folds_or_none(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("calibration_folds is 0 (validation split) or at least 2")
+        return value
 
     @classmethod
     def from_file(cls, path: Path | None) -> "TrainConfig":

@@ -1,15 +1,17 @@
-"""Repeated stratified k-fold cross-validation: settings are chosen without tuning to one split."""
+"""Stratified k-fold: repeated cross-validation chooses settings without tuning to one split, and
+out-of-fold predictions give calibration a prediction for every row by a model that never saw it."""
 
 import statistics
+from collections.abc import Sequence
 from typing import Any
 
 from sklearn.metrics import f1_score
-from sklearn.model_selection import RepeatedStratifiedKFold
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
-from training.classifier import Classifier
+from training.classifier import Classifier, Prediction
 from training.config import TrainConfig
-from training.data import Dataset
-from training.train import fit_all
+from training.data import Dataset, Example
+from training.fit import fit_all
 
 
 def cross_validate(
@@ -35,3 +37,17 @@ def cross_validate(
         "models": [params.model_dump() for params in config.models],
         "augment": config.augment,
     }
+
+
+def out_of_fold(
+    examples: Sequence[Example], config: TrainConfig, folds: int = 5, seed: int = 42
+) -> list[Prediction]:
+    """A prediction per example, each from an ensemble fitted on the other folds."""
+    predictions: list[Prediction | None] = [None] * len(examples)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train_idx, test_idx in splitter.split(examples, [e.tag for e in examples]):
+        classifier = Classifier(fit_all([examples[i] for i in train_idx], config))
+        pairs = [(examples[i].title, examples[i].description) for i in test_idx]
+        for i, prediction in zip(test_idx, classifier.predict_many(pairs), strict=True):
+            predictions[i] = prediction
+    return [p for p in predictions if p is not None]

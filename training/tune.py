@@ -17,7 +17,8 @@ from sklearn.metrics import f1_score
 from training.classifier import Classifier
 from training.config import TrainConfig
 from training.data import Dataset
-from training.train import fit_all, split
+from training.fit import fit_all
+from training.train import split
 
 log = logging.getLogger(__name__)
 

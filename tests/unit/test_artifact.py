@@ -67,7 +67,7 @@ def test_unapproved_label_in_metadata_is_refused(artifact_copy: Path):
 def robotics_model():
     from training.config import FastTextParams
     from training.data import Example
-    from training.train import fit
+    from training.fit import fit
 
     examples = [
         Example(str(i), "2020", f"robot arm grasping {i}", "manipulation", "robotics")

@@ -8,8 +8,8 @@ from training.batch_predict import BatchPredictor, fasttext_hash
 from training.classifier import LABEL_PREFIX
 from training.config import FastTextParams
 from training.data import load
+from training.fit import fit
 from training.text import model_tokens
-from training.train import fit
 
 ODD_TEXTS = [
     ("Totally unseen zzqx wörds", "naïve café — “quoted” 日本語 text, ünïcode ẞ"),

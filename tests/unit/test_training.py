@@ -3,7 +3,7 @@ from pathlib import Path
 from training.classifier import Classifier
 from training.config import FastTextParams, TrainConfig
 from training.data import Example, load
-from training.train import fit, training_lines
+from training.fit import fit, training_lines
 
 
 def test_training_twice_gives_byte_identical_models(dataset_path: str, tmp_path: Path):
@@ -46,3 +46,11 @@ def test_ensemble_averages_member_probabilities(trained_artifact: Path):
     for tag, p in averaged.items():
         expected = sum(min(s.get(tag, 0.0), 1.0) for s in singles) / 2
         assert abs(p - min(expected, 1.0)) < 1e-4
+
+
+def test_one_calibration_fold_is_refused():
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="calibration_folds"):
+        TrainConfig(calibration_folds=1)

@@ -60,7 +60,19 @@ def test_train_on_bad_data_exits_with_named_rows(tmp_path: Path, capsys):
 def test_train_meets_quality_bar_on_validation_split(trained_artifact: Path):
     meta = json.loads((trained_artifact / "metadata.json").read_text())
     assert meta["validation_metrics"]["overall"]["f1"] >= 0.80
-    assert meta["validation_metrics"]["selective"]["precision"] >= meta["target_precision"]
+
+
+def test_threshold_reaches_target_precision_on_out_of_fold_predictions_of_every_row(
+    trained_artifact: Path, dataset_path: str
+):
+    from training.data import load
+
+    meta = json.loads((trained_artifact / "metadata.json").read_text())
+    calibration = meta["calibration"]
+    assert calibration["source"].startswith("out-of-fold")
+    assert calibration["num_samples"] == len(load(dataset_path).examples)
+    assert calibration["precision"] >= meta["target_precision"]
+    assert calibration["threshold"] == meta["threshold"]
 
 
 def test_tune_writes_the_best_config_and_a_loadable_artifact(
