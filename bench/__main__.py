@@ -84,9 +84,13 @@ class Config:
 
 
 def ensure_model(cfg: Config) -> None:
-    if (cfg.model_dir / "metadata.json").is_file():
+    from training.artifact import ArtifactError, load_artifact
+
+    try:
+        load_artifact(cfg.model_dir)
         return
-    print(f"[bench] no model at {cfg.model_dir}: training one", file=sys.stderr)
+    except ArtifactError as exc:
+        print(f"[bench] no usable model at {cfg.model_dir} ({exc}): training one", file=sys.stderr)
     subprocess.run(
         [sys.executable, "-m", "training", "train", "--data", cfg.dataset, "--out", cfg.model_dir],
         cwd=ROOT,

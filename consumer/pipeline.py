@@ -16,7 +16,7 @@ from consumer.metrics import Metrics, observe_amortised
 from schemas.topics import Topics
 from training.artifact import Artifact
 from training.classifier import Prediction
-from training.text import fingerprint_normalised, model_tokens_normalised, normalise_text
+from training.text import fingerprint_normalised, normalise_text
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Pipeline:
         metrics: Metrics,
         max_message_bytes: int,
     ) -> None:
-        self._predict = artifact.classifier.predict_tokens
+        self._predict = artifact.classifier.predict_normalised
         self._threshold = artifact.threshold
         self._version = artifact.version
         self._dedup = dedup
@@ -140,7 +140,7 @@ class Pipeline:
         """One model call for the batch's normalised (title, description) pairs; should it fail,
         one call per event, so only an event that breaks it is dead-lettered."""
         try:
-            return self._predict([model_tokens_normalised(t, d) for t, d in fields])
+            return self._predict(fields)
         except Exception:
             log.warning(
                 "batch classification failed; classifying one event at a time", exc_info=True
@@ -148,7 +148,7 @@ class Pipeline:
         results: list[Prediction | Exception] = []
         for title, description in fields:
             try:
-                results.append(self._predict([model_tokens_normalised(title, description)])[0])
+                results.append(self._predict([(title, description)])[0])
             except Exception as exc:
                 results.append(exc)
         return results

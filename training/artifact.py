@@ -23,7 +23,7 @@ from training.classifier import LABEL_PREFIX, Classifier
 
 MODEL_FILE_PATTERN = "model-{}.bin"
 METADATA_FILE = "metadata.json"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _LIBRARIES = ("fasttext", "numpy", "pydantic", "scikit-learn")
 
 
@@ -64,10 +64,17 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def content_version(members: Sequence[dict[str, Any]], prediction: dict[str, Any]) -> str:
+    """What the artifact answers depends on its model files and on how their outputs are blended."""
+    content = "".join(m["sha256"] for m in members) + json.dumps(prediction, sort_keys=True)
+    return hashlib.sha256(content.encode()).hexdigest()[:16]
+
+
 def write_artifact(
     out_dir: Path,
     models: Sequence[Any],
     *,
+    description_view_weight: float,
     threshold: float,
     target_precision: float,
     validation_metrics: dict[str, Any],
@@ -88,13 +95,14 @@ def write_artifact(
             members.append(
                 {"file": name, "sha256": file_sha256(staging / name), "fasttext_params": params}
             )
-        combined = hashlib.sha256("".join(m["sha256"] for m in members).encode()).hexdigest()
+        prediction = {"description_view_weight": description_view_weight}
         labels = sorted(label.removeprefix(LABEL_PREFIX) for label in models[0].get_labels())
         meta = {
             "format_version": FORMAT_VERSION,
-            "version": combined[:16],
+            "version": content_version(members, prediction),
             "created_at": datetime.now(UTC).isoformat(),
             "labels": labels,
+            "prediction": prediction,
             "threshold": threshold,
             "target_precision": target_precision,
             "validation_metrics": validation_metrics,
@@ -131,7 +139,7 @@ def load_artifact(path: Path | str) -> Artifact:
         raise ArtifactError(f"{meta_path} is not valid JSON: {exc}") from exc
     if not isinstance(meta, dict):
         raise ArtifactError(f"{meta_path} is not a JSON object")
-    for key in ("version", "models", "labels", "threshold"):
+    for key in ("version", "models", "labels", "threshold", "prediction"):
         if key not in meta:
             raise ArtifactError(f"{meta_path} lacks {key!r}")
     members = meta["models"]
@@ -146,13 +154,20 @@ def load_artifact(path: Path | str) -> Artifact:
         )
     ):
         raise ArtifactError(f"{meta_path}: 'models' must list objects with 'file' and 'sha256'")
-    combined = hashlib.sha256("".join(m["sha256"] for m in members).encode()).hexdigest()
-    if meta["version"] != combined[:16]:
-        raise ArtifactError(
-            f"{meta_path}: version {meta['version']!r} does not match the models' hashes"
-        )
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(f"unsupported artifact format {meta.get('format_version')!r}")
+        raise ArtifactError(
+            f"unsupported artifact format {meta.get('format_version')!r} (this code reads "
+            f"{FORMAT_VERSION}); retrain with `python -m training train`"
+        )
+    prediction = meta["prediction"]
+    weight = prediction.get("description_view_weight") if isinstance(prediction, dict) else None
+    if not isinstance(weight, int | float) or isinstance(weight, bool) or not weight >= 0:
+        raise ArtifactError(f"{meta_path}: 'prediction.description_view_weight' must be >= 0")
+    if meta["version"] != content_version(members, prediction):
+        raise ArtifactError(
+            f"{meta_path}: version {meta['version']!r} does not match the models' hashes and "
+            "prediction settings"
+        )
     if sorted(meta["labels"]) != sorted(APPROVED_TAGS):
         raise ArtifactError(
             f"artifact labels {sorted(meta['labels'])} are not the approved set "
@@ -171,7 +186,7 @@ def load_artifact(path: Path | str) -> Artifact:
             )
         files.append(model_path)
     try:
-        classifier = Classifier.from_files(files)
+        classifier = Classifier.from_files(files, float(weight))
     except ValueError as exc:
         raise ArtifactError(f"{path}: {exc}") from exc
     if sorted(classifier.labels) != sorted(APPROVED_TAGS):

@@ -1,4 +1,4 @@
-"""`python -m training {train,tune,cv,evaluate,predict}` (console script: `tagger-train`)."""
+"""`python -m training {train,tune,cv,evaluate,check,predict}` (console script: `tagger-train`)."""
 
 import argparse
 import json
@@ -98,6 +98,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    """Exit 0 only for an artifact the service would load (checksums, labels, format)."""
+    from training.artifact import load_artifact
+
+    artifact = load_artifact(args.model)
+    print(json.dumps({"model": str(args.model), "version": artifact.version}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help=data_help)
     p.add_argument("--report", type=Path, default=None, help="directory for PNG plots")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("check", help="verify an artifact loads as the service would load it")
+    p.add_argument("--model", type=Path, required=True)
+    p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("predict", help="classify one item")
     p.add_argument("--model", type=Path, required=True)

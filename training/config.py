@@ -49,6 +49,12 @@ class TrainConfig(BaseModel):
     augment: bool = Field(
         True, description="Also train on title-only and description-only views of each example."
     )
+    description_view_weight: float = Field(
+        0.25,
+        ge=0.0,
+        description="Prediction blends the full view's probabilities with the description-only "
+        "view's at this weight (+0.007 weighted F1 in 5x3 CV over three seeds; 0: full view only).",
+    )
     calibration_folds: int = Field(
         5,
         ge=0,

@@ -8,10 +8,10 @@ from typing import Any
 from sklearn.metrics import f1_score
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
-from training.classifier import Classifier, Prediction
+from training.classifier import Prediction
 from training.config import TrainConfig
 from training.data import Dataset, Example
-from training.fit import fit_all
+from training.fit import fit_classifier
 
 
 def cross_validate(
@@ -22,7 +22,7 @@ def cross_validate(
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
     scores = []
     for train_idx, test_idx in splitter.split(examples, tags):
-        classifier = Classifier(fit_all([examples[i] for i in train_idx], config))
+        classifier = fit_classifier([examples[i] for i in train_idx], config)
         pairs = [(examples[i].title, examples[i].description) for i in test_idx]
         predicted = [p[0] for p in classifier.predict_many(pairs)]
         scores.append(
@@ -46,7 +46,7 @@ def out_of_fold(
     predictions: list[Prediction | None] = [None] * len(examples)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train_idx, test_idx in splitter.split(examples, [e.tag for e in examples]):
-        classifier = Classifier(fit_all([examples[i] for i in train_idx], config))
+        classifier = fit_classifier([examples[i] for i in train_idx], config)
         pairs = [(examples[i].title, examples[i].description) for i in test_idx]
         for i, prediction in zip(test_idx, classifier.predict_many(pairs), strict=True):
             predictions[i] = prediction

@@ -3,6 +3,7 @@
 import hashlib
 import re
 from itertools import filterfalse
+from typing import NamedTuple
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 # ASCII text (almost every event) maps through a byte table: a-z and 0-9 stay, everything else
@@ -44,19 +45,32 @@ def content_words(normalised: str) -> list[str]:
     return list(filterfalse(_is_stopword, normalised.split()))
 
 
-def model_tokens_normalised(title: str, description: str) -> list[str]:
-    """Model input from normalised fields: the title twice (the densest signal), no stopwords."""
-    title_words = content_words(title)
-    return title_words + title_words + content_words(description)
+class Views(NamedTuple):
+    """The model's views of one event, as token lists.
+
+    `full` (the title twice, the densest signal, then the description) is the model input. Training
+    also fits the title alone and the description alone (short texts exist); prediction blends the
+    full view with the description view (see `training.classifier`).
+    """
+
+    full: list[str]
+    title: list[str]
+    description: list[str]
+
+
+def views_normalised(title: str, description: str) -> Views:
+    """Views from normalised fields, stopwords dropped."""
+    title_words, description_words = content_words(title), content_words(description)
+    return Views(title_words + title_words + description_words, title_words, description_words)
 
 
 def model_tokens(title: str, description: str) -> list[str]:
-    """The tokens fastText is trained and queried on."""
-    return model_tokens_normalised(normalise_text(title), normalise_text(description))
+    """The tokens of the model input."""
+    return views_normalised(normalise_text(title), normalise_text(description)).full
 
 
 def model_input(title: str, description: str) -> str:
-    """The same tokens as one line, as fastText's training file has them."""
+    """The model input as one line, as fastText's training file has it."""
     return " ".join(model_tokens(title, description))
 
 

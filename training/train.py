@@ -10,12 +10,11 @@ from sklearn.model_selection import train_test_split
 
 from training.artifact import load_artifact, write_artifact
 from training.calibrate import calibrate_threshold, selective_at
-from training.classifier import Classifier
 from training.config import TrainConfig
 from training.crossval import out_of_fold
 from training.data import Dataset, Example
 from training.evaluate import evaluate_examples
-from training.fit import fit_all
+from training.fit import fit_all, fit_classifier
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +32,8 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: Path) -> dict[str, Any
     """Returns the artifact's metadata; the artifact itself is at `out_dir`."""
     started = time.perf_counter()
     train_examples, val_examples = split(dataset, config.validation_size, config.split_seed)
-    models = fit_all(train_examples, config)
-    report = evaluate_examples(Classifier(models), val_examples, threshold=None)
+    classifier = fit_classifier(train_examples, config)
+    report = evaluate_examples(classifier, val_examples, threshold=None)
     val_confidences = [p["confidence"] for p in report.pop("_predictions")]
     val_correct = [p["correct"] for p in report.pop("_outcomes")]
     if config.calibration_folds:
@@ -60,13 +59,13 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: Path) -> dict[str, Any
         "precision": selective.precision,
         "accuracy": sum(correct) / len(correct),
     }
-    trained_on = "train"
-    if config.refit_on_all:
-        models = fit_all(dataset.examples, config)
-        trained_on = "train+validation"
+    models = (
+        fit_all(dataset.examples, config) if config.refit_on_all else classifier.fasttext_models
+    )
     write_artifact(
         out_dir,
         models,
+        description_view_weight=config.description_view_weight,
         threshold=selective.threshold,
         target_precision=config.target_precision,
         validation_metrics=report,
@@ -74,7 +73,7 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: Path) -> dict[str, Any
         data_sha256=dataset.sha256,
         data_source=dataset.source,
         extra={
-            "trained_on": trained_on,
+            "trained_on": "train+validation" if config.refit_on_all else "train",
             "calibration": calibration,
             "num_train": len(train_examples),
             "num_validation": len(val_examples),

@@ -14,10 +14,9 @@ from typing import Any
 
 from sklearn.metrics import f1_score
 
-from training.classifier import Classifier
 from training.config import TrainConfig
 from training.data import Dataset
-from training.fit import fit_all
+from training.fit import fit_classifier
 from training.train import split
 
 log = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ def search(
         if trials and time.monotonic() >= deadline:
             break
         try:
-            classifier = Classifier(fit_all(train_examples, config))
+            classifier = fit_classifier(train_examples, config)
         except RuntimeError as exc:  # a diverging setting ("Encountered NaN"): skip it
             trials.append({"models": [m.model_dump() for m in config.models], "error": str(exc)})
             continue

@@ -5,7 +5,13 @@ from pathlib import Path
 import pytest
 
 from schemas.tags import APPROVED_TAGS
-from training.artifact import ArtifactError, file_sha256, load_artifact, write_artifact
+from training.artifact import (
+    ArtifactError,
+    content_version,
+    file_sha256,
+    load_artifact,
+    write_artifact,
+)
 
 
 @pytest.fixture
@@ -24,6 +30,8 @@ def test_metadata_records_what_is_needed_to_reproduce_and_serve(trained_artifact
         "models",
         "data_sha256",
         "library_versions",
+        "prediction",
+        "calibration",
     ):
         assert key in meta
     assert sorted(meta["labels"]) == sorted(APPROVED_TAGS)
@@ -32,12 +40,42 @@ def test_metadata_records_what_is_needed_to_reproduce_and_serve(trained_artifact
         assert (trained_artifact / member["file"]).is_file()
 
 
-def test_version_is_a_content_hash(trained_artifact: Path):
+def test_version_is_a_hash_of_the_models_and_the_prediction_settings(trained_artifact: Path):
     import hashlib
 
     meta = json.loads((trained_artifact / "metadata.json").read_text())
-    hashes = "".join(m["sha256"] for m in meta["models"])
-    assert meta["version"] == hashlib.sha256(hashes.encode()).hexdigest()[:16]
+    content = "".join(m["sha256"] for m in meta["models"])
+    content += json.dumps(meta["prediction"], sort_keys=True)
+    assert meta["version"] == hashlib.sha256(content.encode()).hexdigest()[:16]
+    other = {"description_view_weight": meta["prediction"]["description_view_weight"] + 1}
+    assert content_version(meta["models"], other) != meta["version"]
+
+
+def test_the_artifact_carries_the_view_blend_the_classifier_uses(trained_artifact: Path):
+    from training.config import TrainConfig
+
+    meta = json.loads((trained_artifact / "metadata.json").read_text())
+    weight = meta["prediction"]["description_view_weight"]
+    assert weight == TrainConfig().description_view_weight
+    assert load_artifact(trained_artifact).classifier.description_weight == weight
+
+
+def test_changed_prediction_settings_without_a_new_version_are_refused(artifact_copy: Path):
+    meta_path = artifact_copy / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["prediction"]["description_view_weight"] = 0.0
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="does not match"):
+        load_artifact(artifact_copy)
+
+
+def test_an_older_artifact_format_is_refused_with_a_retrain_hint(artifact_copy: Path):
+    meta_path = artifact_copy / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["format_version"] = 2
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="retrain"):
+        load_artifact(artifact_copy)
 
 
 def test_loads_a_valid_artifact(trained_artifact: Path):
@@ -84,6 +122,7 @@ def test_writing_a_model_with_unapproved_labels_fails_and_keeps_the_old_artifact
         write_artifact(
             artifact_copy,
             [robotics_model],
+            description_view_weight=0.25,
             threshold=0.5,
             target_precision=0.95,
             validation_metrics={},
@@ -98,14 +137,12 @@ def test_writing_a_model_with_unapproved_labels_fails_and_keeps_the_old_artifact
 def test_model_file_with_unapproved_labels_is_refused_even_if_metadata_lies(
     robotics_model, artifact_copy: Path
 ):
-    import hashlib
 
     robotics_model.save_model(str(artifact_copy / "model-0.bin"))
     meta_path = artifact_copy / "metadata.json"
     meta = json.loads(meta_path.read_text())
     meta["models"][0]["sha256"] = file_sha256(artifact_copy / "model-0.bin")
-    hashes = "".join(m["sha256"] for m in meta["models"])
-    meta["version"] = hashlib.sha256(hashes.encode()).hexdigest()[:16]
+    meta["version"] = content_version(meta["models"], meta["prediction"])
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ArtifactError, match=r"disagree|model labels"):
         load_artifact(artifact_copy)

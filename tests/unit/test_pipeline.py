@@ -120,10 +120,10 @@ def test_unexpected_error_on_one_event_dead_letters_it_and_keeps_the_rest(pipeli
     p, _ = pipeline
     real = p._predict
 
-    def flaky(lines: list[list[str]]):
-        if any("explode" in tokens for tokens in lines):
+    def flaky(pairs: list[tuple[str, str]]):
+        if any("explode" in title for title, _ in pairs):
             raise RuntimeError("boom")
-        return real(lines)
+        return real(pairs)
 
     monkeypatch.setattr(p, "_predict", flaky)
     outs = p.process([FakeRecord(_event(1, "explode now"), 0), FakeRecord(_event(2), 1)])
@@ -135,9 +135,9 @@ def test_a_batch_is_classified_in_one_model_call_without_its_duplicates(pipeline
     p, _ = pipeline
     real, calls = p._predict, []
 
-    def counting(lines: list[list[str]]):
-        calls.append(len(lines))
-        return real(lines)
+    def counting(pairs: list[tuple[str, str]]):
+        calls.append(len(pairs))
+        return real(pairs)
 
     monkeypatch.setattr(p, "_predict", counting)
     records = [FakeRecord(_event(i, f"Object detection part {i}"), i) for i in range(5)]

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from training.classifier import Classifier
 from training.config import FastTextParams, TrainConfig
 from training.data import Example, load
@@ -39,17 +41,40 @@ def test_ensemble_averages_member_probabilities(trained_artifact: Path):
     from training.artifact import load_artifact
 
     both = load_artifact(trained_artifact).classifier
-    members = [Classifier([m]) for m in both.fasttext_models]
-    tokens = "object detection images".split()
-    _, _, averaged = both.predict_tokens([tokens])[0]
-    singles = [c.predict_tokens([tokens])[0][2] for c in members]
+    members = [Classifier([m], both.description_weight) for m in both.fasttext_models]
+    pair = ("object detection", "boxes in images")
+    _, _, averaged = both.predict_normalised([pair])[0]
+    singles = [c.predict_normalised([pair])[0][2] for c in members]
     for tag, p in averaged.items():
-        expected = sum(min(s.get(tag, 0.0), 1.0) for s in singles) / 2
-        assert abs(p - min(expected, 1.0)) < 1e-4
+        assert p == pytest.approx(sum(s[tag] for s in singles) / 2, abs=1e-5)
+
+
+def test_prediction_blends_the_full_view_with_the_description_view(trained_artifact: Path):
+    from training.artifact import load_artifact
+
+    models = load_artifact(trained_artifact).classifier.fasttext_models
+    full_only, blended = Classifier(models, 0.0), Classifier(models, 0.5)
+    title, description = "object detection", "boxes in images"
+    full = full_only.predict_normalised([(title, description)])[0][2]
+    alone = full_only.predict_normalised([("", description)])[0][2]
+    # ("", description)'s full view is the description alone.
+    got = blended.predict_normalised([(title, description)])[0][2]
+    for tag in got:
+        assert got[tag] == pytest.approx((full[tag] + 0.5 * alone[tag]) / 1.5, abs=1e-5)
+
+
+def test_an_event_without_description_is_scored_on_its_full_view_only(trained_artifact: Path):
+    from training.artifact import load_artifact
+
+    models = load_artifact(trained_artifact).classifier.fasttext_models
+    pair = ("object detection with yolo", "")
+    [(tag, _, blended)] = Classifier(models, 0.5).predict_normalised([pair])
+    [(full_tag, _, full)] = Classifier(models, 0.0).predict_normalised([pair])
+    assert tag == full_tag
+    assert blended == pytest.approx(full)
 
 
 def test_one_calibration_fold_is_refused():
-    import pytest
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="calibration_folds"):

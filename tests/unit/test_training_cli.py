@@ -102,3 +102,13 @@ def test_tuning_starts_from_the_base_config_then_varies_every_member():
     for config in others:
         assert [m.maxn > 0 for m in config.models] == [m.maxn > 0 for m in base.models]
         assert len({(m.lr, m.dim, m.epoch) for m in config.models}) == 1
+
+
+def test_check_accepts_a_loadable_artifact(trained_artifact: Path, capsys):
+    assert main(["check", "--model", str(trained_artifact)]) == 0
+    assert json.loads(capsys.readouterr().out)["version"]
+
+
+def test_check_refuses_what_the_service_would_refuse(tmp_path: Path, capsys):
+    assert main(["check", "--model", str(tmp_path)]) == 3
+    assert "not a model artifact" in capsys.readouterr().err
