@@ -27,8 +27,9 @@ services-down:
 
 # Trains when there is no artifact the service would load (missing, or written by older code).
 model: install
-	@$(PY) -m training check --model "$(MODEL_DIR)" 2>/dev/null \
-	  || $(PY) -m training train --data "$(DATASET_LOC)" --out "$(MODEL_DIR)"
+	@$(PY) -m training check --model "$(MODEL_DIR)" \
+	  || { echo "[model] (re)training $(MODEL_DIR)"; \
+	       $(PY) -m training train --data "$(DATASET_LOC)" --out "$(MODEL_DIR)"; }
 
 run: install services-up model
 	$(PY) -m consumer.local_run

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -233,7 +232,3 @@ def _new_tokens(artifact: Artifact, batch: int, words: int = 10) -> dict[str, fl
     [_], cold = time_batches(predict, fresh, batch)
     [_], warm = time_batches(predict, fresh, batch)
     return {"cold": round(cold[0] / 1e3, 3), "warm": round(warm[0] / 1e3, 3), "words": 2 * words}
-
-
-def artifact_path_ok(path: Path) -> bool:
-    return (path / "metadata.json").is_file()

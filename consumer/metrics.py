@@ -102,6 +102,11 @@ class Metrics:
             buckets=(*CLASSIFY_BUCKETS[4:], 0.1, 0.5, 1.0),
             registry=r,
         )
+        self.classification_fallbacks = Counter(
+            "tagger_classification_fallbacks",
+            "Batches whose single model call failed and were classified one event at a time.",
+            registry=r,
+        )
         self.redis_errors = Counter(
             "tagger_redis_errors", "Failed Redis calls (the batch is retried).", registry=r
         )

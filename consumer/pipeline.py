@@ -62,6 +62,7 @@ class Pipeline:
         self._max_bytes = max_message_bytes
         self._classification_seconds = metrics.classification_seconds
         self._observe_dedup = metrics.dedup_seconds.observe
+        self._fallbacks = metrics.classification_fallbacks
 
     def process(self, records: Sequence[Record]) -> list[Output]:
         """Raises `redis.RedisError` before producing anything if the dedup check fails."""
@@ -140,8 +141,12 @@ class Pipeline:
         """One model call for the batch's normalised (title, description) pairs; should it fail,
         one call per event, so only an event that breaks it is dead-lettered."""
         try:
-            return self._predict(fields)
+            predictions = self._predict(fields)
+            if len(predictions) != len(fields):
+                raise RuntimeError(f"{len(predictions)} predictions for {len(fields)} events")
+            return predictions
         except Exception:
+            self._fallbacks.inc()
             log.warning(
                 "batch classification failed; classifying one event at a time", exc_info=True
             )

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
+from math import inf
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,11 @@ def load_artifact(path: Path | str) -> Artifact:
         raise ArtifactError(f"{meta_path} is not valid JSON: {exc}") from exc
     if not isinstance(meta, dict):
         raise ArtifactError(f"{meta_path} is not a JSON object")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"unsupported artifact format {meta.get('format_version')!r} (this code reads "
+            f"{FORMAT_VERSION}); retrain with `python -m training train`"
+        )
     for key in ("version", "models", "labels", "threshold", "prediction"):
         if key not in meta:
             raise ArtifactError(f"{meta_path} lacks {key!r}")
@@ -154,15 +160,12 @@ def load_artifact(path: Path | str) -> Artifact:
         )
     ):
         raise ArtifactError(f"{meta_path}: 'models' must list objects with 'file' and 'sha256'")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(
-            f"unsupported artifact format {meta.get('format_version')!r} (this code reads "
-            f"{FORMAT_VERSION}); retrain with `python -m training train`"
-        )
     prediction = meta["prediction"]
     weight = prediction.get("description_view_weight") if isinstance(prediction, dict) else None
-    if not isinstance(weight, int | float) or isinstance(weight, bool) or not weight >= 0:
-        raise ArtifactError(f"{meta_path}: 'prediction.description_view_weight' must be >= 0")
+    if not isinstance(weight, int | float) or isinstance(weight, bool) or not 0 <= weight < inf:
+        raise ArtifactError(
+            f"{meta_path}: 'prediction.description_view_weight' must be a finite number >= 0"
+        )
     if meta["version"] != content_version(members, prediction):
         raise ArtifactError(
             f"{meta_path}: version {meta['version']!r} does not match the models' hashes and "

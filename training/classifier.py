@@ -7,6 +7,7 @@ defines every token's rows, and a test holds the two to the same numbers.
 """
 
 from collections.abc import Sequence
+from math import inf
 from pathlib import Path
 
 import fasttext
@@ -43,8 +44,10 @@ class Classifier:
     ) -> None:
         if not models:
             raise ValueError("a classifier needs at least one model")
-        if not description_weight >= 0.0:
-            raise ValueError(f"description_weight must be >= 0, not {description_weight}")
+        if not 0.0 <= description_weight < inf:
+            raise ValueError(
+                f"description_weight must be finite and >= 0, not {description_weight}"
+            )
         self._models = tuple(models)
         self._description_weight = description_weight
         order = {f"{LABEL_PREFIX}{tag}": i for i, tag in enumerate(APPROVED_TAGS)}

@@ -52,6 +52,7 @@ class TrainConfig(BaseModel):
     description_view_weight: float = Field(
         0.25,
         ge=0.0,
+        allow_inf_nan=False,
         description="Prediction blends the full view's probabilities with the description-only "
         "view's at this weight (+0.007 weighted F1 in 5x3 CV over three seeds; 0: full view only).",
     )

@@ -34,8 +34,7 @@ def cross_validate(
         "weighted_f1_mean": statistics.fmean(scores),
         "weighted_f1_std": statistics.pstdev(scores),
         "weighted_f1_per_fold": scores,
-        "models": [params.model_dump() for params in config.models],
-        "augment": config.augment,
+        "config": config.model_dump(),
     }
 
 
@@ -50,4 +49,7 @@ def out_of_fold(
         pairs = [(examples[i].title, examples[i].description) for i in test_idx]
         for i, prediction in zip(test_idx, classifier.predict_many(pairs), strict=True):
             predictions[i] = prediction
+    missing = [i for i, p in enumerate(predictions) if p is None]
+    if missing:
+        raise RuntimeError(f"no out-of-fold prediction for rows {missing[:10]}")
     return [p for p in predictions if p is not None]

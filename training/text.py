@@ -69,11 +69,6 @@ def model_tokens(title: str, description: str) -> list[str]:
     return views_normalised(normalise_text(title), normalise_text(description)).full
 
 
-def model_input(title: str, description: str) -> str:
-    """The model input as one line, as fastText's training file has it."""
-    return " ".join(model_tokens(title, description))
-
-
 def fingerprint_normalised(title: str, description: str, url: str | None = None) -> str:
     parts = f"{title}\x1f{description}"
     if url:

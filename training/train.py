@@ -37,7 +37,9 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: Path) -> dict[str, Any
     val_confidences = [p["confidence"] for p in report.pop("_predictions")]
     val_correct = [p["correct"] for p in report.pop("_outcomes")]
     if config.calibration_folds:
-        predictions = out_of_fold(dataset.examples, config, config.calibration_folds)
+        predictions = out_of_fold(
+            dataset.examples, config, config.calibration_folds, seed=config.split_seed
+        )
         confidences = [p[1] for p in predictions]
         correct = [p[0] == e.tag for p, e in zip(predictions, dataset.examples, strict=True)]
         source = f"out-of-fold predictions, {config.calibration_folds} folds over every row"

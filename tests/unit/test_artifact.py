@@ -73,6 +73,7 @@ def test_an_older_artifact_format_is_refused_with_a_retrain_hint(artifact_copy: 
     meta_path = artifact_copy / "metadata.json"
     meta = json.loads(meta_path.read_text())
     meta["format_version"] = 2
+    del meta["prediction"]  # format 2 had no prediction settings
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ArtifactError, match="retrain"):
         load_artifact(artifact_copy)
@@ -166,3 +167,14 @@ def test_malformed_metadata_is_refused_with_an_artifact_error(artifact_copy: Pat
 def test_missing_files_are_refused(tmp_path: Path):
     with pytest.raises(ArtifactError, match="not a model artifact"):
         load_artifact(tmp_path)
+
+
+@pytest.mark.parametrize("weight", [-1.0, "0.25", None])
+def test_a_malformed_view_weight_is_refused(artifact_copy: Path, weight):
+    meta_path = artifact_copy / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["prediction"]["description_view_weight"] = weight
+    meta["version"] = content_version(meta["models"], meta["prediction"])
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="description_view_weight"):
+        load_artifact(artifact_copy)

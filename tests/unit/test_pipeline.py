@@ -153,3 +153,13 @@ def test_every_classified_event_is_one_classification_time_observation(trained_a
     records = [FakeRecord(_event(i, f"Object detection part {i}"), i) for i in range(4)]
     p.process([*records, FakeRecord(b"junk", 4)])
     assert metrics.registry.get_sample_value("tagger_classification_seconds_count") == 4
+
+
+def test_a_failed_batch_call_is_counted_as_a_fallback(trained_artifact: Path):
+    metrics = Metrics()
+    p = Pipeline(load_artifact(trained_artifact), MemoryDedup(), T, metrics, 100_000)
+    real = p._predict
+    p._predict = lambda pairs: real(pairs)[:1]  # a short answer is a failure too
+    outs = p.process([FakeRecord(_event(1), 0), FakeRecord(_event(2, "GPT", "text"), 1)])
+    assert [o.outcome in ("tagged", "review") for o in outs] == [True, True]
+    assert metrics.registry.get_sample_value("tagger_classification_fallbacks_total") == 1

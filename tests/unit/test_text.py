@@ -1,4 +1,4 @@
-from training.text import fingerprint, model_input, normalise_text
+from training.text import fingerprint, model_tokens, normalise_text, views_normalised
 
 
 def test_normalise_lowercases_and_strips_punctuation():
@@ -17,15 +17,21 @@ def test_normalise_keeps_accented_letters_and_digits():
     assert normalise_text("Café GPT-4") == "café gpt 4"
 
 
-def test_model_input_is_a_single_line_with_title_weighted():
-    text = model_input("Vision\nTransformer", "Patches\nas tokens.")
-    assert "\n" not in text
-    assert text == "vision transformer vision transformer patches tokens"
+def test_model_input_weights_the_title_and_splits_lines_into_tokens():
+    tokens = model_tokens("Vision\nTransformer", "Patches\nas tokens.")
+    assert tokens == "vision transformer vision transformer patches tokens".split()
 
 
 def test_model_input_drops_stopwords_but_fingerprint_keeps_them():
-    assert model_input("The model", "of the year") == "model model year"
+    assert model_tokens("The model", "of the year") == ["model", "model", "year"]
     assert fingerprint("The model", "of the year") != fingerprint("model", "year")
+
+
+def test_the_title_and_description_views_are_the_parts_of_the_full_view():
+    views = views_normalised("object detection", "boxes in images")
+    assert views.title == ["object", "detection"]
+    assert views.description == ["boxes", "images"]
+    assert views.full == views.title + views.title + views.description
 
 
 def test_fingerprint_ignores_case_spacing_and_punctuation():

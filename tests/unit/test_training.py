@@ -79,3 +79,10 @@ def test_one_calibration_fold_is_refused():
 
     with pytest.raises(ValidationError, match="calibration_folds"):
         TrainConfig(calibration_folds=1)
+
+
+def test_an_infinite_view_weight_is_refused():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="description_view_weight"):
+        TrainConfig(description_view_weight=float("inf"))

@@ -62,6 +62,14 @@ def test_train_meets_quality_bar_on_validation_split(trained_artifact: Path):
     assert meta["validation_metrics"]["overall"]["f1"] >= 0.80
 
 
+def test_calibrated_threshold_roughly_holds_on_the_validation_split(trained_artifact: Path):
+    meta = json.loads((trained_artifact / "metadata.json").read_text())
+    selective = meta["validation_metrics"]["selective"]
+    assert selective["threshold"] == meta["threshold"]
+    assert selective["precision"] >= meta["target_precision"] - 0.05
+    assert selective["coverage"] >= 0.5
+
+
 def test_threshold_reaches_target_precision_on_out_of_fold_predictions_of_every_row(
     trained_artifact: Path, dataset_path: str
 ):
