@@ -56,7 +56,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
     from training.data import load
 
     result = cross_validate(
-        load(args.data), TrainConfig.from_file(args.config), args.folds, args.repeats
+        load(args.data), TrainConfig.from_file(args.config), args.folds, args.repeats, args.seed
     )
     print(json.dumps(result, indent=2))
     return 0
@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=None)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seed", type=int, default=42, help="fold assignment seed")
     p.set_defaults(func=_cmd_cv)
 
     p = sub.add_parser("evaluate", help="print one JSON metrics document")

@@ -31,6 +31,7 @@ def cross_validate(
     return {
         "folds": folds,
         "repeats": repeats,
+        "seed": seed,
         "weighted_f1_mean": statistics.fmean(scores),
         "weighted_f1_std": statistics.pstdev(scores),
         "weighted_f1_per_fold": scores,

@@ -120,3 +120,12 @@ def test_check_accepts_a_loadable_artifact(trained_artifact: Path, capsys):
 def test_check_refuses_what_the_service_would_refuse(tmp_path: Path, capsys):
     assert main(["check", "--model", str(tmp_path)]) == 3
     assert "not a model artifact" in capsys.readouterr().err
+
+
+def test_cv_reports_per_fold_scores_for_the_seeded_folds(dataset_path: str, capsys):
+    argv = ["cv", "--data", dataset_path, "--folds", "2", "--repeats", "1", "--seed", "7"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["seed"] == 7
+    assert len(result["weighted_f1_per_fold"]) == 2
+    assert 0.0 < result["weighted_f1_mean"] <= 1.0
