@@ -30,6 +30,18 @@ def precision_coverage_curve(
     return curve
 
 
+def selective_at(
+    confidences: Sequence[float], correct: Sequence[bool], threshold: float
+) -> dict[str, float]:
+    """Coverage and precision of the events a given threshold keeps."""
+    kept = [ok for c, ok in zip(confidences, correct, strict=True) if c >= threshold]
+    return {
+        "threshold": threshold,
+        "coverage": len(kept) / len(confidences) if confidences else 0.0,
+        "precision": sum(kept) / len(kept) if kept else 0.0,
+    }
+
+
 def calibrate_threshold(
     confidences: Sequence[float], correct: Sequence[bool], target_precision: float = 0.95
 ) -> Selective:
@@ -44,20 +56,6 @@ def calibrate_threshold(
         if precision >= target_precision:
             best = (threshold, coverage, precision)
     if best is None:
-        kept = [c for c, ok in zip(confidences, correct, strict=True) if c >= 1.0 and ok]
-        total_kept = sum(1 for c in confidences if c >= 1.0)
-        precision = len(kept) / total_kept if total_kept else 0.0
-        return Selective(1.0, total_kept / len(confidences), precision, target_precision, False)
+        certain = selective_at(confidences, correct, 1.0)
+        return Selective(1.0, certain["coverage"], certain["precision"], target_precision, False)
     return Selective(best[0], best[1], best[2], target_precision, True)
-
-
-def selective_at(
-    confidences: Sequence[float], correct: Sequence[bool], threshold: float
-) -> dict[str, float]:
-    """Coverage and precision of the events a given threshold keeps."""
-    kept = [ok for c, ok in zip(confidences, correct, strict=True) if c >= threshold]
-    return {
-        "threshold": threshold,
-        "coverage": len(kept) / len(confidences) if confidences else 0.0,
-        "precision": sum(kept) / len(kept) if kept else 0.0,
-    }

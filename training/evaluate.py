@@ -7,7 +7,7 @@ from typing import Any
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from schemas.tags import APPROVED_TAGS
-from training.calibrate import precision_coverage_curve
+from training.calibrate import precision_coverage_curve, selective_at
 from training.classifier import Classifier
 from training.data import Example
 from training.text import normalise_text
@@ -67,21 +67,16 @@ def evaluate_examples(
     for name, member in SLICES.items():
         idx = [i for i, e in enumerate(examples) if member(e)]
         slices[name] = _prf([y_true[i] for i in idx], [y_pred[i] for i in idx])
+    correct = [t == p for t, p in zip(y_true, y_pred, strict=True)]
     report: dict[str, Any] = {
         "overall": _prf(y_true, y_pred),
         "per_class": per_class,
         "slices": slices,
         "_predictions": [{"tag": p[0], "confidence": p[1]} for p in predictions],
-        "_outcomes": [{"correct": t == p} for t, p in zip(y_true, y_pred, strict=True)],
+        "_outcomes": [{"correct": ok} for ok in correct],
     }
     if threshold is not None:
-        kept = [i for i, p in enumerate(predictions) if p[1] >= threshold]
-        hits = sum(1 for i in kept if y_true[i] == y_pred[i])
-        report["selective"] = {
-            "threshold": threshold,
-            "coverage": len(kept) / len(examples) if examples else 0.0,
-            "precision": hits / len(kept) if kept else 0.0,
-        }
+        report["selective"] = selective_at([p[1] for p in predictions], correct, threshold)
     return report
 
 
