@@ -9,30 +9,8 @@ from consumer.pipeline import Pipeline
 from schemas.events import ClassifiedEvent, DuplicateEvent
 from schemas.tags import APPROVED_TAGS
 from schemas.topics import DEFAULT_TOPICS as T
+from tests.support.records import FakeRecord
 from training.artifact import load_artifact
-
-
-class FakeRecord:
-    def __init__(self, value: bytes | None, offset: int = 0, partition: int = 0):
-        self._value, self._offset, self._partition = value, offset, partition
-
-    def value(self):
-        return self._value
-
-    def key(self):
-        return None
-
-    def topic(self):
-        return T.input
-
-    def partition(self):
-        return self._partition
-
-    def offset(self):
-        return self._offset
-
-    def timestamp(self):
-        return (2, 1_700_000_000_000)
 
 
 class MemoryDedup:

@@ -12,6 +12,21 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 RAW = {"id": 7, "title": "T", "description": "D", "created_on": "2020-02-20 06:43:18"}
 
 
+def classified(**fields: object) -> ClassifiedEvent:
+    """A classified record of RAW, valid unless `fields` override it with something invalid."""
+    defaults = {
+        "tag": "mlops",
+        "confidence": 0.9,
+        "probabilities": {},
+        "route": "tagged",
+        "threshold": 0.5,
+        "model_version": "v",
+        "consumed_at": NOW,
+        "classified_at": NOW,
+    }
+    return ClassifiedEvent(**RAW, **{**defaults, **fields})
+
+
 def test_export_writes_a_schema_per_record_type(tmp_path: Path, capsys):
     assert schemas_main(["export", str(tmp_path)]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
@@ -32,32 +47,12 @@ def test_export_writes_a_schema_per_record_type(tmp_path: Path, capsys):
 
 def test_classified_event_rejects_unapproved_tag():
     with pytest.raises(ValidationError):
-        ClassifiedEvent(
-            **RAW,
-            tag="robotics",
-            confidence=0.9,
-            probabilities={},
-            route="tagged",
-            threshold=0.5,
-            model_version="v",
-            consumed_at=NOW,
-            classified_at=NOW,
-        )
+        classified(tag="robotics", probabilities={})
 
 
 def test_classified_event_rejects_unapproved_probability_key():
     with pytest.raises(ValidationError):
-        ClassifiedEvent(
-            **RAW,
-            tag="mlops",
-            confidence=0.9,
-            probabilities={"robotics": 0.1},
-            route="tagged",
-            threshold=0.5,
-            model_version="v",
-            consumed_at=NOW,
-            classified_at=NOW,
-        )
+        classified(tag="mlops", probabilities={"robotics": 0.1})
 
 
 def test_raw_event_accepts_string_or_integer_id():

@@ -15,44 +15,21 @@ from consumer.metrics import Metrics
 from consumer.pipeline import Pipeline
 from consumer.service import MAX_DELIVERY_ATTEMPTS, FatalError, Service
 from schemas.topics import DEFAULT_TOPICS as T
+from tests.support.records import FakeRecord
 from training.artifact import load_artifact
 
 
-class Message:
+class Message(FakeRecord):
+    """A record whose default value is a valid event unique to its partition and offset."""
+
     def __init__(self, offset: int, partition: int = 0, value: bytes | None = None):
-        self._offset, self._partition = offset, partition
-        self._value = (
-            value
-            or json.dumps(
-                {
-                    "id": f"e{partition}-{offset}",
-                    "title": f"Object detection {partition} {offset}",
-                    "description": "boxes in images",
-                    "created_on": "2024-01-01T00:00:00",
-                }
-            ).encode()
-        )
-
-    def value(self):
-        return self._value
-
-    def key(self):
-        return None
-
-    def topic(self):
-        return T.input
-
-    def partition(self):
-        return self._partition
-
-    def offset(self):
-        return self._offset
-
-    def timestamp(self):
-        return (2, 1_700_000_000_000)
-
-    def error(self):
-        return None
+        default = {
+            "id": f"e{partition}-{offset}",
+            "title": f"Object detection {partition} {offset}",
+            "description": "boxes in images",
+            "created_on": "2024-01-01T00:00:00",
+        }
+        super().__init__(value or json.dumps(default).encode(), offset, partition)
 
 
 class FakeConsumer:
