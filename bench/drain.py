@@ -15,6 +15,7 @@ from typing import Any
 
 from bench import infra
 from bench.stats import rate
+from schemas.topics import Topics
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,10 @@ def _window(
     }
 
 
-def run_service(spec: DrainSpec, workers: int = 1, tag: str = "service") -> dict[str, Any]:
+def _prepare(spec: DrainSpec, tag: str, workers: int) -> tuple[Topics, str, int, dict[str, str]]:
+    """Fresh output topics, group, metrics port(s) and environment for one drain run."""
     prefix = f"bench-{tag}-{infra.run_id()}"
     topics = infra.output_topics(spec.bootstrap, prefix, spec.input_topic, spec.partitions)
-    group = infra.group_id(prefix)
     port = infra.free_port(workers)
     env = infra.service_env(
         bootstrap=spec.bootstrap,
@@ -87,6 +88,20 @@ def run_service(spec: DrainSpec, workers: int = 1, tag: str = "service") -> dict
         prefix=prefix,
         port=port,
     )
+    return topics, infra.group_id(prefix), port, env
+
+
+def _finished(
+    result: dict[str, Any], proc: infra.Proc, code: int, tag: str, workers: int
+) -> dict[str, Any]:
+    result.update(workers=workers, exit_code=code, log=str(proc.log_path))
+    if code != 0:
+        raise infra.BenchError(f"{tag} exited with {code}:\n{proc.tail()}")
+    return result
+
+
+def run_service(spec: DrainSpec, workers: int = 1, tag: str = "service") -> dict[str, Any]:
+    topics, group, port, env = _prepare(spec, tag, workers)
     argv = ["-m", "consumer"] + (["--workers", str(workers)] if workers > 1 else [])
     spawned_at = time.monotonic()
     proc = infra.spawn(tag, argv, env, spec.log_dir)
@@ -105,25 +120,11 @@ def run_service(spec: DrainSpec, workers: int = 1, tag: str = "service") -> dict
     finally:
         code = proc.stop()
         infra.delete_topics(spec.bootstrap, topics.outputs())
-    result.update(workers=workers, exit_code=code, log=str(proc.log_path))
-    if code != 0:
-        raise infra.BenchError(f"{tag} exited with {code}:\n{proc.tail()}")
-    return result
+    return _finished(result, proc, code, tag, workers)
 
 
 def run_passthrough(spec: DrainSpec, tag: str = "passthrough") -> dict[str, Any]:
-    prefix = f"bench-{tag}-{infra.run_id()}"
-    topics = infra.output_topics(spec.bootstrap, prefix, spec.input_topic, spec.partitions)
-    group = infra.group_id(prefix)
-    port = infra.free_port()
-    env = infra.service_env(
-        bootstrap=spec.bootstrap,
-        redis_url=spec.redis_url,
-        model_dir=spec.model_dir,
-        topics=topics,
-        prefix=prefix,
-        port=port,
-    )
+    topics, group, port, env = _prepare(spec, tag, 1)
     env["BENCH_PASSTHROUGH_OUTPUT"] = topics.tagged
     spawned_at = time.monotonic()
     proc = infra.spawn(tag, ["-m", "bench.passthrough"], env, spec.log_dir)
@@ -132,10 +133,7 @@ def run_passthrough(spec: DrainSpec, tag: str = "passthrough") -> dict[str, Any]
     finally:
         code = proc.stop()
         infra.delete_topics(spec.bootstrap, topics.outputs())
-    result.update(workers=1, exit_code=code, log=str(proc.log_path))
-    if code != 0:
-        raise infra.BenchError(f"{tag} exited with {code}:\n{proc.tail()}")
-    return result
+    return _finished(result, proc, code, tag, 1)
 
 
 def run_scale(
