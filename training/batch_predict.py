@@ -203,32 +203,40 @@ class BatchPredictor:
         for n in range(2, self._max_ngram + 1):
             chained = chained[:-1] * _NGRAM_MULTIPLIER + hashes[n - 1 :]
             inside = line_of[: len(chained)] == line_of[n - 1 :]
-            ngrams.append((n, chained[inside], np.maximum(lengths - (n - 1), 0)))
+            per_line = np.maximum(lengths - (n - 1), 0)
+            ngrams.append((n, chained[inside], per_line, per_line.astype(np.float32)))
+        buckets: dict[tuple[int, np.uint64], np.ndarray] = {}  # members usually share a bucket size
         total = np.zeros((len(lines), self._nlabels), np.float32)
         column = 0
         for k, member in enumerate(self._members):
             hidden = unigrams[:, column : column + member.dim]
             count = unigrams[:, self._count_column + k]
-            for n, ngram_hashes, per_line in ngrams:
+            for n, ngram_hashes, per_line, per_line_f32 in ngrams:
                 if n > member.word_ngrams:
                     break
-                rows = (ngram_hashes % member.bucket).astype(np.intp) + member.nwords
+                key = (n, member.bucket)
+                if key not in buckets:
+                    buckets[key] = (ngram_hashes % member.bucket).astype(np.intp)
+                rows = buckets[key] + member.nwords
                 hidden = hidden + _row_sums(rows, per_line, member.input)
-                count = count + per_line.astype(np.float32)
+                count = count + per_line_f32
             hidden = hidden * (np.float32(1.0) / np.maximum(count, 1))[:, None]
             total += member.probabilities(hidden)
             column += member.dim
-        total *= np.float32(1.0 / len(self._members))
-        return np.clip(total, 0.0, 1.0, out=total)
+        return self._average(total)
 
     def _predict_each(self, lines: Sequence[Sequence[str]]) -> np.ndarray:
+        texts = [" ".join(tokens) + "\n" for tokens in lines]
         rows = [[0.0] * self._nlabels for _ in lines]
         column_of = self._column_of
         for member in self._members:
             predict = member.model.f.predict
-            for row, tokens in zip(rows, lines, strict=True):
-                for p, label in predict(" ".join(tokens) + "\n", -1, 0.0, "strict"):
+            for row, text in zip(rows, texts, strict=True):
+                for p, label in predict(text, -1, 0.0, "strict"):
                     row[column_of[label]] += p
-        total = np.array(rows, np.float32).reshape(len(lines), self._nlabels)
+        return self._average(np.array(rows, np.float32).reshape(len(lines), self._nlabels))
+
+    def _average(self, total: np.ndarray) -> np.ndarray:
+        """The members' summed probabilities averaged, clamped to [0, 1] (fastText adds 1e-5)."""
         total *= np.float32(1.0 / len(self._members))
         return np.clip(total, 0.0, 1.0, out=total)
