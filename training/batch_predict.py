@@ -16,9 +16,9 @@ data-set row holds the two paths to 1e-6 on almost every line and one bin step o
 Not thread-safe (the token cache grows in place): each consumer process owns its classifier.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import chain, islice, repeat
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -35,6 +35,7 @@ _SIGMOID_X = np.arange(_SIGMOID_TABLE_SIZE + 1, dtype=np.float32) * np.float32(
 # As fastText builds it: x and exp(-x) in float, the division in double, stored as float.
 _SIGMOID_TABLE = (1.0 / (1.0 + np.exp(-_SIGMOID_X).astype(np.float64))).astype(np.float32)
 _SUPPORTED_LOSSES = ("ova", "ns", "softmax")
+_SKIPPED, _MISSING = -1, -2
 
 
 def fasttext_hash(token: str) -> int:
@@ -106,25 +107,60 @@ class _Member:
         return out + np.float32(1e-5)  # fastText returns exp(log(p + 1e-5))
 
 
+class _BucketGroup(NamedTuple):
+    """Members with the same word n-gram buckets, their bucket rows side by side in one matrix: one
+    gather per n-gram serves them all (each bucket row read is a cache miss)."""
+
+    bucket: np.uint64
+    word_ngrams: int
+    matrix: np.ndarray
+    members: list[int]
+    columns: np.ndarray  # the matrix's columns in the token table
+
+
+def _bucket_groups(members: Sequence[_Member]) -> list[_BucketGroup]:
+    grouped: dict[tuple[int, int], list[int]] = {}
+    for k, member in enumerate(members):
+        if member.word_ngrams > 1:
+            grouped.setdefault((int(member.bucket), member.word_ngrams), []).append(k)
+    starts = np.cumsum([0] + [m.dim for m in members])
+    return [
+        _BucketGroup(
+            np.uint64(bucket),
+            word_ngrams,
+            np.hstack([members[k].input[members[k].nwords :] for k in ks]),
+            ks,
+            np.concatenate([np.arange(starts[k], starts[k + 1]) for k in ks]),
+        )
+        for (bucket, word_ngrams), ks in grouped.items()
+    ]
+
+
 class BatchPredictor:
     """Averaged probabilities of several fastText models, a row per line, columns in `labels` order.
 
     A line is a list of tokens as `training.text` makes them (never fastText's `</s>` or
     `__label__` markers); fastText's own end-of-line token is appended, as its predict does.
-    Batches under `min_batch` lines go through fastText's own per-line predict instead: the array
-    path costs ~0.1 ms per call whatever its size, fastText ~4 µs per line and member.
+    `predict` sends batches under `min_batch` lines through fastText's own per-line predict: the
+    array path costs ~0.1 ms per call whatever its size, fastText ~4 µs per line and member.
+    Callers that assemble lines themselves look tokens up once (`ids`: `skipped` tokens such as
+    stopwords come back as -1, `line_end` as fastText's `</s>`) and pass id arrays to
+    `predict_ids`, which is always the array path.
     """
 
     def __init__(
         self,
         models: Sequence[Any],
         labels: Sequence[str],
+        *,
+        skipped: Iterable[str] = (),
+        line_end: str | None = None,
         max_cached_tokens: int = 200_000,
         min_batch: int = 16,
     ) -> None:
         self._members = [_Member(m, labels) for m in models]
         self._column_of = {label: i for i, label in enumerate(labels)}
-        self._min_batch = min_batch
+        self.min_batch = min_batch
         self._max_ngram = max(m.word_ngrams for m in self._members)
         self._nlabels = len(labels)
         # Token table columns: each member's summed rows side by side, then each member's row count.
@@ -135,17 +171,29 @@ class BatchPredictor:
             vocabulary.update(member.model.get_words())
         width = self._count_column + len(self._members)
         self._ids: dict[str, int] = {}
+        self._rows = 0  # table rows in use
         self._table = np.zeros((0, width), np.float32)
         self._hashes = np.zeros(0, np.int64)
         self._add(sorted(vocabulary))
-        self._pinned = len(self._ids)  # the vocabulary's rows, kept when the cache is trimmed
+        self._groups = _bucket_groups(self._members)
+        self.eos_id = self._ids[EOS]
+        self._ids.update(dict.fromkeys(skipped, _SKIPPED))
+        if line_end is not None:
+            self._ids[line_end] = self.eos_id
+        # The vocabulary and the markers stay when the cache is trimmed.
+        self._pinned_ids, self._pinned_rows = len(self._ids), self._rows
+
+    @property
+    def cached_tokens(self) -> int:
+        """Tokens cached beyond the vocabulary: what `max_cached_tokens` bounds."""
+        return self._rows - self._pinned_rows
 
     def _add(self, tokens: Sequence[str]) -> None:
         """Cache each token's summed input rows per member, its row counts and its hash.
 
         Everything is computed before anything is stored, so a failure leaves the cache as it was.
         """
-        first = len(self._ids)
+        first = self._rows
         rows = np.zeros((len(tokens), self._table.shape[1]), np.float32)
         column = 0
         for k, member in enumerate(self._members):
@@ -167,61 +215,61 @@ class BatchPredictor:
         self._table[first:need] = rows
         self._hashes[first:need] = hashes
         self._ids.update(zip(tokens, range(first, need), strict=True))
+        self._rows = need
 
-    def _token_ids(self, lines: Sequence[Sequence[str]]) -> np.ndarray:
-        """Table ids of every token of every line, each line followed by `</s>`."""
+    def ids(self, tokens: Sequence[str]) -> np.ndarray:
+        """Table ids of `tokens` (-1 for skipped ones), caching the rows of tokens never seen."""
 
-        def ids() -> np.ndarray:
-            tokens = chain.from_iterable(chain.from_iterable(zip(lines, repeat(_EOS_LINE))))
-            return np.fromiter(map(self._ids.get, tokens, repeat(-1)), np.intp)
+        def lookup() -> tuple[np.ndarray, list[int]]:
+            found = np.fromiter(map(self._ids.get, tokens, repeat(_MISSING)), np.intp, len(tokens))
+            return found, np.flatnonzero(found == _MISSING).tolist()
 
-        found = ids()
-        if found.min() < 0:
-            missing = set(chain.from_iterable(lines)).difference(self._ids)
-            if len(self._ids) - self._pinned + len(missing) > self._max_cached:
-                # Trim to the vocabulary; its rows stay where they are, later rows get overwritten.
-                self._ids = dict(islice(self._ids.items(), self._pinned))
-                missing = set(chain.from_iterable(lines)).difference(self._ids)
-            self._add(sorted(missing))
-            found = ids()
-            if found.min() < 0:
-                raise RuntimeError("token cache lost entries it had just added")
+        found, unseen = lookup()
+        if unseen:
+            new = {tokens[i] for i in unseen}
+            if self.cached_tokens + len(new) > self._max_cached:
+                # Trim to the pinned rows; they stay where they are, later rows get overwritten.
+                self._ids = dict(islice(self._ids.items(), self._pinned_ids))
+                self._rows = self._pinned_rows
+                found, unseen = lookup()
+                new = {tokens[i] for i in unseen}
+            self._add(sorted(new))
+            found[unseen] = [self._ids[tokens[i]] for i in unseen]
         return found
 
     def predict(self, lines: Sequence[Sequence[str]]) -> np.ndarray:
         """Probabilities, shape (len(lines), len(labels)), float32."""
-        if not lines or len(lines) < self._min_batch:
+        if len(lines) < self.min_batch:
             return self._predict_each(lines)
-        ids = self._token_ids(lines)
-        lengths = np.fromiter(map(len, lines), np.intp, len(lines)) + 1
+        ids = self.ids([*chain.from_iterable(chain.from_iterable(zip(lines, repeat(_EOS_LINE))))])
+        return self.predict_ids(ids, np.fromiter(map(len, lines), np.intp, len(lines)) + 1)
+
+    def predict_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Probabilities of lines given back to back as table ids, each ending with `eos_id`
+        (`lengths` count it). Always the array path, however few the lines."""
         unigrams = _row_sums(ids, lengths, self._table)
+        hidden = unigrams[:, : self._count_column]
+        counts = unigrams[:, self._count_column :]
         hashes = self._hashes[ids].view(np.uint64)
-        line_of = np.repeat(np.arange(len(lines)), lengths)
-        # Word n-grams (n = 2..): the hash chain fastText builds over a line, never across lines.
-        ngrams = []
-        chained = hashes
+        # Word n-grams (n = 2..): the hash chain fastText builds over a line, never across lines;
+        # every line ends with </s>, and only there.
+        chained, inside = hashes, ids[:-1] != self.eos_id
         for n in range(2, self._max_ngram + 1):
             chained = chained[:-1] * _NGRAM_MULTIPLIER + hashes[n - 1 :]
-            inside = line_of[: len(chained)] == line_of[n - 1 :]
+            if n > 2:
+                inside = inside[:-1] & inside[1:]
             per_line = np.maximum(lengths - (n - 1), 0)
-            ngrams.append((n, chained[inside], per_line, per_line.astype(np.float32)))
-        buckets: dict[tuple[int, np.uint64], np.ndarray] = {}  # members usually share a bucket size
-        total = np.zeros((len(lines), self._nlabels), np.float32)
+            ngram_hashes = chained[inside]
+            for group in self._groups:
+                if n <= group.word_ngrams:
+                    rows = (ngram_hashes % group.bucket).astype(np.intp)
+                    hidden[:, group.columns] += _row_sums(rows, per_line, group.matrix)
+                    counts[:, group.members] += per_line.astype(np.float32)[:, None]
+        total = np.zeros((len(lengths), self._nlabels), np.float32)
         column = 0
         for k, member in enumerate(self._members):
-            hidden = unigrams[:, column : column + member.dim]
-            count = unigrams[:, self._count_column + k]
-            for n, ngram_hashes, per_line, per_line_f32 in ngrams:
-                if n > member.word_ngrams:
-                    break
-                key = (n, member.bucket)
-                if key not in buckets:
-                    buckets[key] = (ngram_hashes % member.bucket).astype(np.intp)
-                rows = buckets[key] + member.nwords
-                hidden = hidden + _row_sums(rows, per_line, member.input)
-                count = count + per_line_f32
-            hidden = hidden * (np.float32(1.0) / np.maximum(count, 1))[:, None]
-            total += member.probabilities(hidden)
+            scale = np.float32(1.0) / np.maximum(counts[:, k], 1)
+            total += member.probabilities(hidden[:, column : column + member.dim] * scale[:, None])
             column += member.dim
         return self._average(total)
 

@@ -7,6 +7,7 @@ defines every token's rows, and a test holds the two to the same numbers.
 """
 
 from collections.abc import Sequence
+from itertools import chain, repeat
 from math import inf
 from pathlib import Path
 
@@ -16,7 +17,17 @@ import numpy as np
 
 from schemas.tags import APPROVED_TAGS
 from training.batch_predict import BatchPredictor
-from training.text import normalise_text, views_normalised
+from training.text import (
+    DESCRIPTION,
+    FIELD_END,
+    FULL_VIEW,
+    STOPWORDS,
+    Views,
+    field_tokens,
+    normalise_text,
+    normalised_field_tokens,
+    views_normalised,
+)
 
 LABEL_PREFIX = "__label__"
 
@@ -59,7 +70,9 @@ class Classifier:
         self.labels: tuple[str, ...] = tuple(
             label.removeprefix(LABEL_PREFIX) for label in raw_labels
         )
-        self._predictor = BatchPredictor(self._models, raw_labels)
+        self._predictor = BatchPredictor(
+            self._models, raw_labels, skipped=STOPWORDS, line_end=FIELD_END
+        )
 
     @classmethod
     def from_files(cls, paths: Sequence[Path], description_weight: float = 0.0) -> "Classifier":
@@ -76,31 +89,85 @@ class Classifier:
     def predict_normalised(self, pairs: Sequence[tuple[str, str]]) -> list[Prediction]:
         """Per normalised (title, description) pair: top tag, its probability and every label's
         probability (approved-tag order). One model call for the batch, both views included."""
-        weight = self._description_weight
-        if not weight:
-            probabilities = self._predictor.predict([views_normalised(*p).full for p in pairs])
-            return self._answers(probabilities)
-        lines: list[list[str]] = []
-        weights: list[float] = []
-        for title, description in pairs:
-            full, _, description_words = views_normalised(title, description)
-            lines += (full, description_words)
-            weights.append(weight if description_words else 0.0)
-        both = self._predictor.predict(lines)
-        w = np.array(weights, np.float32)[:, None]
-        return self._answers((both[0::2] + w * both[1::2]) / (1.0 + w))
+        if self._few(len(pairs)):
+            return self._predict_views([views_normalised(t, d) for t, d in pairs])
+        return self._predict_fields(field_tokens(chain.from_iterable(pairs)), len(pairs))
 
     def predict_many(self, pairs: Sequence[tuple[str, str]]) -> list[Prediction]:
         """Predictions for raw (title, description) pairs."""
-        return self.predict_normalised([(normalise_text(t), normalise_text(d)) for t, d in pairs])
+        if self._few(len(pairs)):
+            return self.predict_normalised(
+                [(normalise_text(t), normalise_text(d)) for t, d in pairs]
+            )
+        fields = list(chain.from_iterable(pairs))
+        return self._predict_fields(normalised_field_tokens(fields), len(pairs))
 
     def predict(self, title: str, description: str) -> Prediction:
         return self.predict_many([(title, description)])[0]
 
+    def _few(self, events: int) -> bool:
+        """Too few lines for the array path to pay for itself (see `BatchPredictor`)."""
+        return events * (2 if self._description_weight else 1) < self._predictor.min_batch
+
+    def _predict_views(self, views: Sequence[Views]) -> list[Prediction]:
+        lines = [v.full for v in views]
+        if self._description_weight:
+            lines += [v.description for v in views]
+        has_description = np.array([bool(v.description) for v in views])
+        return self._answers(self._blend(self._predictor.predict(lines), has_description))
+
+    def _predict_fields(self, tokens: list[str], events: int) -> list[Prediction]:
+        """Predictions from the field tokens of each event's title and description.
+
+        The views are assembled as id arrays: tokens are looked up once, however many views use
+        them, and no per-event lists are built.
+        """
+        ids = self._predictor.ids(tokens)
+        ids = ids[ids >= 0]  # stopwords
+        ends = np.flatnonzero(ids == self._predictor.eos_id)
+        if len(ends) != 2 * events:
+            raise ValueError(f"{2 * events} fields expected, {len(ends)} found: not normalised")
+        starts = np.zeros_like(ends)
+        starts[1:] = ends[:-1] + 1
+        field_start, field_len = starts.reshape(events, 2), (ends - starts).reshape(events, 2)
+        # A line ends with the end marker of its last field, which the ids hold as </s>.
+        segment_start, segment_len = field_start[:, FULL_VIEW], field_len[:, FULL_VIEW]
+        segment_len[:, -1] += 1
+        line_len = segment_len.sum(axis=1)
+        if self._description_weight:
+            description_start = field_start[:, DESCRIPTION]
+            description_len = field_len[:, DESCRIPTION] + 1
+            segment_start = np.concatenate([segment_start.ravel(), description_start])
+            segment_len = np.concatenate([segment_len.ravel(), description_len])
+            line_len = np.concatenate([line_len, description_len])
+        lines = ids[_concatenated_ranges(segment_start.ravel(), segment_len.ravel())]
+        probabilities = self._predictor.predict_ids(lines, line_len)
+        return self._answers(self._blend(probabilities, field_len[:, DESCRIPTION] > 0))
+
+    def _blend(self, probabilities: np.ndarray, has_description: np.ndarray) -> np.ndarray:
+        """Full-view rows (the first len(has_description)) blended with the description-view rows
+        after them. An empty description has no view of its own: the full view alone answers."""
+        if not self._description_weight:
+            return probabilities
+        events = len(has_description)
+        w = np.where(has_description, np.float32(self._description_weight), np.float32(0))[:, None]
+        return (probabilities[:events] + w * probabilities[events:]) / (1 + w)
+
     def _answers(self, probabilities: np.ndarray) -> list[Prediction]:
-        best = probabilities.argmax(axis=1).tolist()
         labels = self.labels
-        return [
-            (labels[i], row[i], dict(zip(labels, row, strict=True)))
-            for i, row in zip(best, probabilities.tolist(), strict=True)
-        ]
+        rows = probabilities.tolist()
+        best = probabilities.argmax(axis=1).tolist()
+        return list(
+            zip(
+                map(labels.__getitem__, best),
+                map(list.__getitem__, rows, best),
+                map(dict, map(zip, repeat(labels), rows)),
+                strict=True,
+            )
+        )
+
+
+def _concatenated_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """np.concatenate([np.arange(s, s + n) for s, n in zip(starts, lengths)]), without the loop."""
+    offsets = np.cumsum(lengths) - lengths
+    return np.arange(offsets[-1] + lengths[-1]) + np.repeat(starts - offsets, lengths)

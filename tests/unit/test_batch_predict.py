@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from training.batch_predict import BatchPredictor, fasttext_hash
-from training.classifier import LABEL_PREFIX
+from training.classifier import LABEL_PREFIX, Classifier
 from training.config import FastTextParams
 from training.data import load
 from training.fit import fit
-from training.text import model_tokens
+from training.text import model_tokens, normalise_text, views_normalised
 
 ODD_TEXTS = [
     ("Totally unseen zzqx wörds", "naïve café — “quoted” 日本語 text, ünïcode ẞ"),
@@ -112,7 +112,7 @@ def test_token_cache_stays_bounded_and_keeps_answering(shipped):
     for batch in range(8):
         lines = [[f"new{batch}x{i}x{j}" for j in range(5)] + ["images"] for i in range(200)]
         predictor.predict(lines)
-        assert len(predictor._ids) - predictor._pinned <= 3000
+        assert predictor.cached_tokens <= 3000
         sizes.append(len(predictor._table))
     assert sizes[3:] == [sizes[3]] * 5
     assert_matches_fasttext(predictor, models, labels, [*lines[:20], ["images", "graph"]])
@@ -145,3 +145,29 @@ def test_labels_come_out_in_the_order_asked_for(shipped, examples):
     backward = BatchPredictor(models, reverse, min_batch=1)
     assert backward.predict(lines)[:, ::-1].tolist() == forward.predict(lines).tolist()
     assert all(label.startswith(LABEL_PREFIX) for label in labels)
+
+
+def test_a_classifier_batch_scores_both_views_as_fasttext_does(shipped, examples):
+    models, labels = shipped
+    classifier = Classifier(models, description_weight=0.25)
+    got = classifier.predict_many([(e.title, e.description) for e in examples])
+    expected = []
+    for e in examples:
+        views = views_normalised(normalise_text(e.title), normalise_text(e.description))
+        full = np.array(fasttext_probabilities(models, labels, views.full))
+        alone = np.array(fasttext_probabilities(models, labels, views.description))
+        w = 0.25 if views.description else 0.0
+        expected.append((full + w * alone) / (1 + w))
+    columns = [labels.index(LABEL_PREFIX + tag) for tag in classifier.labels]
+    gaps = np.abs(np.array([list(p.values()) for _, _, p in got]) - np.array(expected)[:, columns])
+    assert gaps.max() <= BIN_STEP
+    assert np.mean(gaps.max(axis=1) <= 1e-6) >= 0.99
+
+
+def test_a_few_events_get_the_answers_they_get_in_a_large_batch(shipped, examples):
+    classifier = Classifier(shipped[0], description_weight=0.25)
+    pairs = [(e.title, e.description) for e in examples[:100]]
+    in_batch = classifier.predict_many(pairs)[:3]
+    for alone, batched in zip(classifier.predict_many(pairs[:3]), in_batch, strict=True):
+        assert alone[0] == batched[0]
+        assert list(alone[2].values()) == pytest.approx(list(batched[2].values()), abs=BIN_STEP)

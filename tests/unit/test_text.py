@@ -1,4 +1,14 @@
-from training.text import fingerprint, model_tokens, normalise_text, views_normalised
+import random
+
+from training.text import (
+    FIELD_END,
+    field_tokens,
+    fingerprint,
+    model_tokens,
+    normalise_text,
+    normalised_field_tokens,
+    views_normalised,
+)
 
 
 def test_normalise_lowercases_and_strips_punctuation():
@@ -59,3 +69,38 @@ def test_unicode_punctuation_normalises_like_ascii_punctuation():
 
 def test_non_latin_letters_are_kept():
     assert normalise_text("Модель BERT") == "модель bert"
+
+
+# Characters where a batch could differ from text-by-text normalisation: URLs, separators, NUL
+# (the batch's own separator), case that depends on context (final sigma), non-ASCII punctuation,
+# spaces and digits, combining marks.
+_TRICKY = [
+    *"aZ9 .,:/-_\t\n\0\x1c\x1e\x1fhtpsw",
+    *["http://", "www.", "HTTPS://x", "Σ", "ς", "İ", "ǅ", "ß", "é", "—", "’", "\u200b"],
+    *["\u00a0", "\x85", "٣", "Ⅻ", "ﬁ", "\u0301"],
+]
+
+
+def test_a_batch_tokenises_every_text_as_normalise_text_does(dataset_path: str):
+    from training.data import load
+
+    texts = [t for e in load(dataset_path).examples for t in (e.title, e.description)]
+    rng = random.Random(0)
+    texts += ["".join(rng.choices(_TRICKY, k=rng.randint(0, 12))) for _ in range(20_000)]
+    expected = [t for text in texts for t in [*normalise_text(text).split(), FIELD_END]]
+    assert normalised_field_tokens(texts) == expected
+    assert field_tokens(map(normalise_text, texts)) == expected
+
+
+def test_texts_in_a_batch_do_not_affect_each_other():
+    texts = ["see http://x.org", "ΑΣ", "a\0b", "www.example.com/page next", "É"]
+    together = normalised_field_tokens(texts)
+    assert together == [t for text in texts for t in normalised_field_tokens([text])]
+
+
+def test_a_nul_in_a_text_counts_as_whitespace():
+    assert normalise_text("graph\0neural http://x.org\0nets") == "graph neural nets"
+
+
+def test_non_ascii_punctuation_ends_a_url():
+    assert normalise_text("http://x.org—graph") == "graph"
