@@ -108,8 +108,8 @@ class _Member:
 
 
 class _BucketGroup(NamedTuple):
-    """Members with the same word n-gram buckets, their bucket rows side by side in one matrix: one
-    gather per n-gram serves them all (each bucket row read is a cache miss)."""
+    """Members with the same bucket count and word n-gram order, their bucket rows side by side in
+    one matrix: one gather per n-gram serves them all (each bucket row read is a cache miss)."""
 
     bucket: np.uint64
     word_ngrams: int
@@ -242,6 +242,8 @@ class BatchPredictor:
         if len(lines) < self.min_batch:
             return self._predict_each(lines)
         ids = self.ids([*chain.from_iterable(chain.from_iterable(zip(lines, repeat(_EOS_LINE))))])
+        if len(ids) and ids.min() < 0:
+            raise ValueError("lines hold skipped tokens, which only `ids` callers may pass")
         return self.predict_ids(ids, np.fromiter(map(len, lines), np.intp, len(lines)) + 1)
 
     def predict_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ defines every token's rows, and a test holds the two to the same numbers.
 """
 
 from collections.abc import Sequence
-from itertools import chain, repeat
+from itertools import chain
 from math import inf
 from pathlib import Path
 
@@ -91,16 +91,16 @@ class Classifier:
         probability (approved-tag order). One model call for the batch, both views included."""
         if self._few(len(pairs)):
             return self._predict_views([views_normalised(t, d) for t, d in pairs])
-        return self._predict_fields(field_tokens(chain.from_iterable(pairs)), len(pairs))
+        return self._predict_fields(field_tokens([*chain.from_iterable(pairs)]), len(pairs))
 
     def predict_many(self, pairs: Sequence[tuple[str, str]]) -> list[Prediction]:
         """Predictions for raw (title, description) pairs."""
         if self._few(len(pairs)):
-            return self.predict_normalised(
-                [(normalise_text(t), normalise_text(d)) for t, d in pairs]
-            )
-        fields = list(chain.from_iterable(pairs))
-        return self._predict_fields(normalised_field_tokens(fields), len(pairs))
+            views = [views_normalised(normalise_text(t), normalise_text(d)) for t, d in pairs]
+            return self._predict_views(views)
+        return self._predict_fields(
+            normalised_field_tokens([*chain.from_iterable(pairs)]), len(pairs)
+        )
 
     def predict(self, title: str, description: str) -> Prediction:
         return self.predict_many([(title, description)])[0]
@@ -154,20 +154,15 @@ class Classifier:
         return (probabilities[:events] + w * probabilities[events:]) / (1 + w)
 
     def _answers(self, probabilities: np.ndarray) -> list[Prediction]:
-        labels = self.labels
-        rows = probabilities.tolist()
         best = probabilities.argmax(axis=1).tolist()
-        return list(
-            zip(
-                map(labels.__getitem__, best),
-                map(list.__getitem__, rows, best),
-                map(dict, map(zip, repeat(labels), rows)),
-                strict=True,
-            )
-        )
+        labels = self.labels
+        return [
+            (labels[i], row[i], dict(zip(labels, row, strict=True)))
+            for i, row in zip(best, probabilities.tolist(), strict=True)
+        ]
 
 
 def _concatenated_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """np.concatenate([np.arange(s, s + n) for s, n in zip(starts, lengths)]), without the loop."""
     offsets = np.cumsum(lengths) - lengths
-    return np.arange(offsets[-1] + lengths[-1]) + np.repeat(starts - offsets, lengths)
+    return np.arange(lengths.sum()) + np.repeat(starts - offsets, lengths)

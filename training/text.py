@@ -2,21 +2,21 @@
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from itertools import chain, filterfalse
-from typing import NamedTuple
+from typing import AnyStr, NamedTuple
 
 FIELD_END = "\0"
 """Ends each text's tokens in a batch's token list (`field_tokens`). Normalisation never emits it
 (a NUL in a text counts as whitespace), and str.split() does not split on it."""
 _SEPARATOR = f" {FIELD_END} "
-# A URL runs to the next whitespace as str.split() sees it, or a NUL. Two patterns with literal
-# prefixes scan several times faster than one alternation, with the same result once whitespace is
-# collapsed.
-_URLS = (
-    (b"http", re.compile(rb"https?://[^\s\x00\x1c-\x1f]+")),
-    (b"www.", re.compile(rb"www\.[^\s\x00\x1c-\x1f]+")),
-)
+# A URL runs from "http(s)://" or "www." to the next whitespace (as str.split() sees it) or NUL.
+# Two patterns with literal prefixes scan several times faster than one alternation, and with
+# `*` tails two passes remove exactly what the alternation would.
+_URL_STARTS = ((b"http", rb"https?://"), (b"www.", rb"www\."))
+_URL_TAIL = rb"[^\s\x00\x1c-\x1f]*"
+_URLS = [(prefix, re.compile(start + _URL_TAIL), b" ") for prefix, start in _URL_STARTS]
+_STR_URLS = [(p.decode(), re.compile((s + _URL_TAIL).decode()), " ") for p, s in _URL_STARTS]
 # Outside ASCII, any letter or digit of any script stays; punctuation (’ — “ …), symbols and
 # invisible format characters become spaces like their ASCII counterparts.
 _NON_ASCII_NON_ALNUM = re.compile(r"[^\x00-\x7f\w]+")
@@ -27,17 +27,23 @@ _TABLE = bytes(c if (97 <= c <= 122 or 48 <= c <= 57 or c >= 0x80) else 32 for c
 _BATCH_TABLE = bytes(c if c == ord(FIELD_END) else t for c, t in enumerate(_TABLE))
 
 
+def _without_urls(text: AnyStr, urls: list[tuple[AnyStr, re.Pattern[AnyStr], AnyStr]]) -> AnyStr:
+    for prefix, pattern, space in urls:
+        if text.find(prefix) >= 0:  # `in` costs twice as much on bytes
+            text = pattern.sub(space, text)
+    return text
+
+
 def _non_ascii_spaced(text: str) -> str:
-    """Lower-cased, with non-ASCII punctuation as spaces: what is left to do is ASCII work."""
-    return _NON_ASCII_NON_ALNUM.sub(" ", text.lower())
+    """The Unicode steps for a text outside ASCII (a few percent): lower-cased, URLs dropped
+    before their non-ASCII characters could end them early, non-ASCII punctuation spaced."""
+    return _NON_ASCII_NON_ALNUM.sub(" ", _without_urls(text.lower(), _STR_URLS))
 
 
 def _ascii_steps(text: str, table: bytes) -> str:
-    """Lower-case ASCII, drop URLs, map every byte through the table."""
-    data = text.encode().lower()
-    for prefix, pattern in _URLS:
-        if data.find(prefix) >= 0:
-            data = pattern.sub(b" ", data)
+    """The steps every text takes, done on UTF-8 bytes: bytes.lower() and the table only touch
+    ASCII and are several times cheaper than their str counterparts."""
+    data = _without_urls(text.encode().lower(), _URLS)
     return data.translate(table).decode()
 
 
@@ -78,9 +84,11 @@ def content_words(normalised: str) -> list[str]:
     return list(filterfalse(_is_stopword, normalised.split()))
 
 
-def field_tokens(normalised: Iterable[str]) -> list[str]:
+def field_tokens(normalised: Sequence[str]) -> list[str]:
     """The tokens of normalised texts in one list, each text's followed by FIELD_END: a whole
     batch's fields tokenised in one split."""
+    if not normalised:
+        return []
     return (_SEPARATOR.join(normalised) + _SEPARATOR).split()
 
 

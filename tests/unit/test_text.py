@@ -102,5 +102,5 @@ def test_a_nul_in_a_text_counts_as_whitespace():
     assert normalise_text("graph\0neural http://x.org\0nets") == "graph neural nets"
 
 
-def test_non_ascii_punctuation_ends_a_url():
-    assert normalise_text("http://x.org—graph") == "graph"
+def test_a_url_runs_to_whitespace_through_non_ascii_punctuation():
+    assert normalise_text("see https://en.wikipedia.org/wiki/Michaelis–Menten now") == "see now"
