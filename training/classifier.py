@@ -150,7 +150,7 @@ class Classifier:
         if not self._description_weight:
             return probabilities
         events = len(has_description)
-        w = np.where(has_description, np.float32(self._description_weight), np.float32(0))[:, None]
+        w = (has_description * np.float32(self._description_weight))[:, None]
         return (probabilities[:events] + w * probabilities[events:]) / (1 + w)
 
     def _answers(self, probabilities: np.ndarray) -> list[Prediction]:

@@ -3,7 +3,7 @@
 import hashlib
 import re
 from collections.abc import Sequence
-from itertools import chain, filterfalse
+from itertools import filterfalse
 from typing import AnyStr, NamedTuple
 
 FIELD_END = "\0"
@@ -121,7 +121,7 @@ class Views(NamedTuple):
 def views_normalised(title: str, description: str) -> Views:
     """Views from normalised fields, stopwords dropped."""
     fields = content_words(title), content_words(description)
-    return Views(list(chain.from_iterable(fields[i] for i in FULL_VIEW)), *fields)
+    return Views([word for i in FULL_VIEW for word in fields[i]], *fields)
 
 
 def model_tokens(title: str, description: str) -> list[str]:
