@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support import ROOT
+
 DEFAULT_DATASET = ROOT.parent / "shared" / "data" / "dataset.csv"
 
 

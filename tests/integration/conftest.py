@@ -6,18 +6,13 @@ and stopped through scripts/services.sh (see tests/support/servers.py).
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.support.servers import LocalServices, ServicesError, ensure_installed  # noqa: E402
+from tests.support.servers import LocalServices, ServicesError, ensure_installed
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -12,7 +12,8 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.support.harness import ROOT, ServiceProcess, event, free_port, produce, unique_topics
+from tests.support.harness import ROOT, ServiceProcess, event, produce, unique_topics
+from tests.support.servers import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +62,7 @@ def scraped(services, trained_artifact, tmp_path_factory):
         log_path=tmp / "service.log",
     )
     svc.start()
-    prom_port = free_port()
+    [prom_port] = free_ports(1)
     config = yaml.safe_load(PROM_CONFIG.read_text())
     config["global"]["scrape_interval"] = "1s"
     config["global"]["evaluation_interval"] = "1s"

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,8 @@ from consumer.config import topic_env
 from consumer.metrics import scrape, total
 from consumer.topics import ensure_topics
 from schemas.topics import DEFAULT_TOPICS, Topics
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support import ROOT
+from tests.support.servers import free_ports
 
 
 def unique_topics(partitions: int, bootstrap: str) -> Topics:
@@ -150,7 +143,7 @@ class ServiceProcess:
         group: str | None = None,
         extra_env: dict | None = None,
     ) -> None:
-        self.metrics_port = free_port()
+        [self.metrics_port] = free_ports(1)
         self.group = group or f"tagger-{uuid.uuid4().hex[:8]}"
         self.log_path = log_path
         self.env = {

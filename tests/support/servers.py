@@ -20,7 +20,8 @@ import subprocess
 from contextlib import ExitStack, suppress
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+
 SERVICES_SH = ROOT / "scripts" / "services.sh"
 INSTALL_SH = ROOT / "scripts" / "install-system.sh"
 

@@ -8,14 +8,13 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.support import ROOT
 from tests.support.promql import exported_metric_names, metric_names_in
 
-ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARD_DIR = GRAFANA / "dashboards"
 DASHBOARD = DASHBOARD_DIR / "content-tagger.json"

@@ -7,14 +7,13 @@ when it is absent. The coverage and metric-name checks need no promtool.
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.support import ROOT
 from tests.support.promql import exported_metric_names, metric_names_in
 
-ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "deploy" / "prometheus"
 CONFIG = PROM / "prometheus.yml"
 ALERTS = PROM / "alerts.yml"
