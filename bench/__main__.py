@@ -52,6 +52,10 @@ class Config:
     seed: int = 7
     run_id: str = field(default_factory=infra.run_id)
 
+    @property
+    def stack(self) -> infra.Stack:
+        return infra.Stack(self.bootstrap, self.redis_url, self.model_dir)
+
     @classmethod
     def build(cls, args: argparse.Namespace) -> "Config":
         env = os.environ
@@ -138,9 +142,7 @@ def step_memory(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
 
 def _spec(cfg: Config, ctx: dict[str, Any]) -> drain.DrainSpec:
     return drain.DrainSpec(
-        bootstrap=cfg.bootstrap,
-        redis_url=cfg.redis_url,
-        model_dir=cfg.model_dir,
+        stack=cfg.stack,
         input_topic=ctx["drain_topics"].input,
         events=cfg.drain_events,
         partitions=cfg.partitions,
@@ -201,9 +203,7 @@ def step_scale(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
             keys = [f"{tag}{i}".encode() for i in range(len(events))]
             runs[workers].append(
                 drain.run_scale(
-                    bootstrap=cfg.bootstrap,
-                    redis_url=cfg.redis_url,
-                    model_dir=cfg.model_dir,
+                    stack=cfg.stack,
                     values=values,
                     keys=keys,
                     partitions=cfg.partitions,
@@ -227,9 +227,7 @@ def step_scale(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
 
 def step_latency(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
     rep["latency_ms"] = latency.run(
-        bootstrap=cfg.bootstrap,
-        redis_url=cfg.redis_url,
-        model_dir=cfg.model_dir,
+        stack=cfg.stack,
         events=ctx["events"],
         rates=cfg.rates,
         seconds=cfg.rate_seconds,

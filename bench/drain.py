@@ -20,9 +20,7 @@ from schemas.topics import Topics
 
 @dataclass(frozen=True)
 class DrainSpec:
-    bootstrap: str
-    redis_url: str
-    model_dir: Path
+    stack: infra.Stack
     input_topic: str
     events: int
     partitions: int
@@ -38,7 +36,7 @@ def _window(
     group: str,
     spawned_at: float,
 ) -> dict[str, Any]:
-    offsets = infra.Offsets(spec.bootstrap)
+    offsets = infra.Offsets(spec.stack.bootstrap)
 
     def all_assigned() -> bool:
         counts = infra.assigned_partitions(ports)
@@ -78,17 +76,9 @@ def _window(
 def _prepare(spec: DrainSpec, tag: str, workers: int) -> tuple[Topics, str, int, dict[str, str]]:
     """Fresh output topics, group, metrics port(s) and environment for one drain run."""
     prefix = f"bench-{tag}-{infra.run_id()}"
-    topics = infra.output_topics(spec.bootstrap, prefix, spec.input_topic, spec.partitions)
+    topics = infra.output_topics(spec.stack.bootstrap, prefix, spec.input_topic, spec.partitions)
     port = infra.free_port(workers)
-    env = infra.service_env(
-        bootstrap=spec.bootstrap,
-        redis_url=spec.redis_url,
-        model_dir=spec.model_dir,
-        topics=topics,
-        prefix=prefix,
-        port=port,
-    )
-    return topics, infra.group_id(prefix), port, env
+    return topics, infra.group_id(prefix), port, infra.service_env(spec.stack, topics, prefix, port)
 
 
 def _finished(
@@ -119,7 +109,7 @@ def run_service(spec: DrainSpec, workers: int = 1, tag: str = "service") -> dict
         )
     finally:
         code = proc.stop()
-        infra.delete_topics(spec.bootstrap, topics.outputs())
+        infra.delete_topics(spec.stack.bootstrap, topics.outputs())
     return _finished(result, proc, code, tag, workers)
 
 
@@ -132,15 +122,13 @@ def run_passthrough(spec: DrainSpec, tag: str = "passthrough") -> dict[str, Any]
         result = _window(spec, [proc], [port], [topics.tagged], group, spawned_at)
     finally:
         code = proc.stop()
-        infra.delete_topics(spec.bootstrap, topics.outputs())
+        infra.delete_topics(spec.stack.bootstrap, topics.outputs())
     return _finished(result, proc, code, tag, 1)
 
 
 def run_scale(
     *,
-    bootstrap: str,
-    redis_url: str,
-    model_dir: Path,
+    stack: infra.Stack,
     values: list[bytes],
     keys: list[bytes],
     partitions: int,
@@ -153,18 +141,11 @@ def run_scale(
     possible; eps = events / (first produce → last output appended). Producing pre-serialised
     records is several times faster than the service consumes, so the group is the bottleneck."""
     prefix = f"bench-scale{workers}-{infra.run_id()}"
-    topics = infra.make_topics(bootstrap, prefix, partitions)
+    topics = infra.make_topics(stack.bootstrap, prefix, partitions)
     port = infra.free_port(workers)
-    env = infra.service_env(
-        bootstrap=bootstrap,
-        redis_url=redis_url,
-        model_dir=model_dir,
-        topics=topics,
-        prefix=prefix,
-        port=port,
-    )
+    env = infra.service_env(stack, topics, prefix, port)
     argv = ["-m", "consumer"] + (["--workers", str(workers)] if workers > 1 else [])
-    offsets = infra.Offsets(bootstrap)
+    offsets = infra.Offsets(stack.bootstrap)
     ports = [port + i for i in range(workers)]
     spawned_at = time.monotonic()
     proc = infra.spawn(f"scale-{workers}", argv, env, log_dir)
@@ -176,7 +157,7 @@ def run_scale(
 
         t_stable = infra.wait_until(stable, 120, "a stable group", procs=[proc])
         t0 = time.monotonic()
-        produce_seconds = infra.produce_encoded(bootstrap, topics.input, values, keys)
+        produce_seconds = infra.produce_encoded(stack.bootstrap, topics.input, values, keys)
         t_done = infra.wait_until(
             lambda: offsets.total(topics.outputs()) >= len(values),
             timeout,
@@ -187,7 +168,7 @@ def run_scale(
         counts = infra.assigned_partitions(ports)
     finally:
         code = proc.stop()
-        infra.delete_topics(bootstrap, [topics.input, *topics.outputs()])
+        infra.delete_topics(stack.bootstrap, [topics.input, *topics.outputs()])
     if code != 0:
         raise infra.BenchError(f"scale-{workers} exited with {code}:\n{proc.tail()}")
     return {

@@ -34,6 +34,15 @@ class BenchError(RuntimeError):
     """A benchmark step could not complete (service died, timeout, lost events)."""
 
 
+@dataclass(frozen=True)
+class Stack:
+    """What a benchmarked service process connects to."""
+
+    bootstrap: str
+    redis_url: str
+    model_dir: Path
+
+
 def run_id() -> str:
     return f"{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
@@ -300,14 +309,12 @@ def output_topics(bootstrap: str, prefix: str, input_topic: str, partitions: int
     return topics
 
 
-def service_env(
-    *, bootstrap: str, redis_url: str, model_dir: Path, topics: Topics, prefix: str, port: int
-) -> dict[str, str]:
+def service_env(stack: Stack, topics: Topics, prefix: str, port: int) -> dict[str, str]:
     """A service process for one benchmark run: its own group and dedup key, named by `prefix`."""
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "REDIS_URL": redis_url,
-        "MODEL_DIR": str(model_dir),
+        "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
+        "REDIS_URL": stack.redis_url,
+        "MODEL_DIR": str(stack.model_dir),
         "CONSUMER_GROUP_ID": group_id(prefix),
         **topic_env(topics),
         "METRICS_PORT": str(port),

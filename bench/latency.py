@@ -18,9 +18,7 @@ from consumer.replay import publish
 
 def run(
     *,
-    bootstrap: str,
-    redis_url: str,
-    model_dir: Path,
+    stack: infra.Stack,
     events: list[dict[str, Any]],
     rates: Sequence[int],
     seconds: float,
@@ -31,17 +29,10 @@ def run(
     """`events` supplies the content: each rate takes the next rate × seconds of them, so content
     never repeats across rates (only the data set's own ~duplicates share)."""
     prefix = f"bench-latency-{infra.run_id()}"
-    topics = infra.make_topics(bootstrap, prefix, partitions)
+    topics = infra.make_topics(stack.bootstrap, prefix, partitions)
     port = infra.free_port()
-    env = infra.service_env(
-        bootstrap=bootstrap,
-        redis_url=redis_url,
-        model_dir=model_dir,
-        topics=topics,
-        prefix=prefix,
-        port=port,
-    )
-    offsets = infra.Offsets(bootstrap)
+    env = infra.service_env(stack, topics, prefix, port)
+    offsets = infra.Offsets(stack.bootstrap)
     proc = infra.spawn("latency-service", ["-m", "consumer"], env, log_dir)
     sent_by_rate: dict[int, dict[str, Any]] = {}
     try:
@@ -51,7 +42,7 @@ def run(
             "partition assignment",
             procs=[proc],
         )
-        producer = infra.load_producer(bootstrap)
+        producer = infra.load_producer(stack.bootstrap)
         # One record first, so metadata and the idempotent producer id are in place before the
         # timed rates start (otherwise the first events pile up and leave in one burst).
         producer.produce(topics.input, b'{"warmup": true}', b"warmup")
@@ -82,9 +73,9 @@ def run(
         code = proc.stop()
     if code != 0:
         raise infra.BenchError(f"latency service exited with {code}:\n{proc.tail()}")
-    inputs = infra.read_timestamps(bootstrap, [topics.input], offsets)
-    outputs = infra.read_timestamps(bootstrap, topics.outputs(), offsets)
-    infra.delete_topics(bootstrap, [topics.input, *topics.outputs()])
+    inputs = infra.read_timestamps(stack.bootstrap, [topics.input], offsets)
+    outputs = infra.read_timestamps(stack.bootstrap, topics.outputs(), offsets)
+    infra.delete_topics(stack.bootstrap, [topics.input, *topics.outputs()])
 
     results = []
     for rate in rates:
