@@ -6,7 +6,7 @@ plain objects. Redis is touched exactly once per batch.
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -99,13 +99,18 @@ class Pipeline:
             for (_, _, title, description), seen in zip(valid, verdicts, strict=True)
             if seen is None
         ]
-        started = time.perf_counter()
-        predictions = iter(self._classify(fresh))
-        observe_amortised(self._classification_seconds, time.perf_counter() - started, len(fresh))
+        predictions: Iterator[Prediction | Exception] = iter(())
+        if fresh:
+            started = time.perf_counter()
+            predictions = iter(self._classify(fresh))
+            observe_amortised(
+                self._classification_seconds, time.perf_counter() - started, len(fresh)
+            )
+        classified_at = datetime.now(UTC)  # the batch is classified in one call
 
         threshold, version = self._threshold, self._version
         encode_classified, encode_duplicate = codec.encode_classified, codec.encode_duplicate
-        event_key, append, now = codec.event_key, outputs.append, datetime.now
+        event_key, append = codec.event_key, outputs.append
         for (record, event, _, _), fp, seen in zip(valid, fingerprints, verdicts, strict=True):
             try:
                 key = event_key(event.id)
@@ -129,7 +134,7 @@ class Pipeline:
                     threshold=threshold,
                     model_version=version,
                     consumed_at=consumed_at,
-                    classified_at=now(UTC),
+                    classified_at=classified_at,
                 )
                 topic = topics.tagged if route == "tagged" else topics.review
                 append(Output(topic, key, value, route, tag))

@@ -156,10 +156,6 @@ class Service:
         return self._generation
 
     def _process(self, records: list) -> None:
-        if not records:  # an outage's held batch emptied by a rebalance: try Redis on new input
-            if self._held is not None:
-                self._on_redis_back()
-            return
         started = time.perf_counter()
         try:
             outputs = self._pipeline.process(records)
@@ -272,13 +268,7 @@ class Service:
         log.info("partitions assigned", extra={"partitions": [p.partition for p in partitions]})
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._generation += 1
-        if self._held is not None:
-            self._held = []  # their offsets were never stored: the next owner reads them again
-        drained = self._drain(self._shutdown_timeout)
-        self._commit()
-        dropped = self._tracker.clear()
-        self._forget_partitions(partitions)
+        drained, dropped = self._release(partitions, commit=True)
         log.info(
             "partitions revoked",
             extra={
@@ -289,20 +279,25 @@ class Service:
         )
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._generation += 1
-        if self._held is not None:
-            self._held = []
-        self._drain(self._shutdown_timeout)
-        self._tracker.clear()
-        self._forget_partitions(partitions)
+        self._release(partitions, commit=False)
         log.warning("partitions lost", extra={"partitions": [p.partition for p in partitions]})
 
-    def _forget_partitions(self, partitions: list[TopicPartition]) -> None:
+    def _release(self, partitions: list[TopicPartition], *, commit: bool) -> tuple[bool, int]:
+        """Give up `partitions`: in-flight outputs are delivered (and, on a revoke, committed);
+        anything not yet processed is left for the next owner. Returns (drained, dropped)."""
+        self._generation += 1
+        if self._held is not None:
+            self._held = []  # their offsets were never stored: the next owner reads them again
+        drained = self._drain(self._shutdown_timeout)
+        if commit:
+            self._commit()
+        dropped = self._tracker.clear()
         for p in partitions:
             with contextlib.suppress(KeyError):
                 self._metrics.consumer_lag.remove(p.topic, str(p.partition))
         self.assigned = []
         self._metrics.assigned_partitions.set(0)
+        return drained, dropped
 
     # -- Redis outages ------------------------------------------------------------------------
     def _on_redis_error(self, records: list, exc: Exception) -> None:
@@ -328,7 +323,10 @@ class Service:
         """
         assert self._held is not None
         if now >= self._next_redis_try:
-            self._process(self._held)
+            if self._held:
+                self._process(self._held)
+            else:  # a rebalance emptied the held batch: try Redis on new input
+                self._on_redis_back()
             return
         self._consumer.pause(self._consumer.assignment())  # partitions assigned meanwhile
         message = self._consumer.poll(self._poll_timeout)
