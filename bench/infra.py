@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from consumer.config import kafka_overrides, topic_env
+from consumer import replay
+from consumer.config import topic_env
+from consumer.kafka import common_config
 from consumer.metrics import scrape, total
-from consumer.replay import publish
 from consumer.topics import ensure_topics
 from schemas.topics import DEFAULT_TOPICS, Topics
 
@@ -57,7 +58,7 @@ def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
     names = sorted(set(names))
     if not names:
         return
-    admin = AdminClient({"bootstrap.servers": bootstrap, **kafka_overrides()})
+    admin = AdminClient(common_config(bootstrap))
     for future in admin.delete_topics(names, operation_timeout=30).values():
         with contextlib.suppress(Exception):
             future.result()
@@ -84,23 +85,11 @@ def free_port(consecutive: int = 1) -> int:
     raise BenchError("no free port range found")
 
 
-def load_producer(bootstrap: str) -> Producer:
-    """The load generator's producer (same settings as `python -m consumer.replay`)."""
-    return Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "linger.ms": 5,
-            "enable.idempotence": True,
-            **kafka_overrides(),
-        }
-    )
-
-
 def preload(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> float:
     """Publishes every event as fast as possible; returns seconds taken."""
-    producer = load_producer(bootstrap)
+    producer = replay.producer(bootstrap)
     started = time.perf_counter()
-    sent = publish(producer, topic, iter(events), len(events), rate=None, progress=False)
+    sent = replay.publish(producer, topic, iter(events), len(events), rate=None, progress=False)
     if sent != len(events) or len(producer):
         raise BenchError(f"preload left {len(producer)} of {len(events)} events undelivered")
     return time.perf_counter() - started
@@ -111,7 +100,7 @@ class Offsets:
 
     def __init__(self, bootstrap: str) -> None:
         self._bootstrap = bootstrap
-        self._admin = AdminClient({"bootstrap.servers": bootstrap, **kafka_overrides()})
+        self._admin = AdminClient(common_config(bootstrap))
         self._partitions: dict[str, list[int]] = {}
 
     def partitions(self, topic: str) -> list[int]:
@@ -134,12 +123,7 @@ class Offsets:
 
     def committed(self, group: str, topic: str) -> dict[tuple[str, int], int]:
         consumer = Consumer(
-            {
-                "bootstrap.servers": self._bootstrap,
-                "group.id": group,
-                "enable.auto.commit": False,
-                **kafka_overrides(),
-            }
+            {"group.id": group, "enable.auto.commit": False, **common_config(self._bootstrap)}
         )
         try:
             tps = [TopicPartition(topic, p) for p in self.partitions(topic)]
@@ -159,12 +143,11 @@ def read_timestamps(
         return out
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
             "group.id": f"bench-reader-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.partition.eof": False,
             "fetch.max.bytes": 52428800,
-            **kafka_overrides(),
+            **common_config(bootstrap),
         }
     )
     try:
@@ -341,7 +324,7 @@ def assigned_partitions(ports: Iterable[int]) -> list[int]:
 def produce_encoded(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes]) -> float:
     """Produces pre-serialised records as fast as the client takes them; returns seconds taken
     until every one is acknowledged."""
-    producer = load_producer(bootstrap)
+    producer = replay.producer(bootstrap)
     produce, poll = producer.produce, producer.poll
     started = time.perf_counter()
     for i, (value, key) in enumerate(zip(values, keys, strict=True)):

@@ -13,7 +13,7 @@ from typing import Any
 
 from bench import infra
 from bench.stats import summarize
-from consumer.replay import publish
+from consumer import replay
 
 
 def run(
@@ -42,7 +42,7 @@ def run(
             "partition assignment",
             procs=[proc],
         )
-        producer = infra.load_producer(stack.bootstrap)
+        producer = replay.producer(stack.bootstrap)
         # One record first, so metadata and the idempotent producer id are in place before the
         # timed rates start (otherwise the first events pile up and leave in one burst).
         producer.produce(topics.input, b'{"warmup": true}', b"warmup")
@@ -57,7 +57,9 @@ def run(
                 chunk.append(event)
             cursor += count
             started = time.perf_counter()
-            sent = publish(producer, topics.input, iter(chunk), count, rate=rate, progress=False)
+            sent = replay.publish(
+                producer, topics.input, iter(chunk), count, rate=rate, progress=False
+            )
             elapsed = time.perf_counter() - started
             total += sent
             infra.wait_until(

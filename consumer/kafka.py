@@ -5,13 +5,14 @@ from typing import Any
 from consumer.config import Settings, kafka_overrides
 
 
-def common_config(settings: Settings) -> dict[str, Any]:
-    return {"bootstrap.servers": settings.kafka_bootstrap_servers, **kafka_overrides()}
+def common_config(bootstrap: str) -> dict[str, Any]:
+    """Every client's base: the brokers, then the KAFKA_* overrides from the environment."""
+    return {"bootstrap.servers": bootstrap, **kafka_overrides()}
 
 
 def consumer_config(settings: Settings, **callbacks: Any) -> dict[str, Any]:
     return {
-        **common_config(settings),
+        **common_config(settings.kafka_bootstrap_servers),
         "group.id": settings.consumer_group_id,
         # Offsets are stored by us only after outputs are delivered; auto-commit then commits
         # exactly those stored offsets in the background.
@@ -30,7 +31,7 @@ def consumer_config(settings: Settings, **callbacks: Any) -> dict[str, Any]:
 
 def producer_config(settings: Settings, **callbacks: Any) -> dict[str, Any]:
     return {
-        **common_config(settings),
+        **common_config(settings.kafka_bootstrap_servers),
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": settings.producer_linger_ms,

@@ -8,11 +8,9 @@ import sys
 import time
 import urllib.request
 
-from confluent_kafka import Producer
-
-from consumer.config import Settings, kafka_overrides
+from consumer.config import Settings
 from consumer.metrics import OUTCOMES, scrape, total
-from consumer.replay import generate_events, publish
+from consumer.replay import generate_events, producer, publish
 from consumer.topics import ensure_topics
 from training.data import dataset_location, load
 
@@ -40,11 +38,8 @@ def main() -> int:
     before = total(scrape(port), "tagger_events_total")
 
     examples = load(dataset_location()).examples
-    producer = Producer(
-        {"bootstrap.servers": settings.kafka_bootstrap_servers, "linger.ms": 5, **kafka_overrides()}
-    )
     sent = publish(
-        producer,
+        producer(settings.kafka_bootstrap_servers),
         settings.topic_input,
         generate_events(examples, id_prefix=f"run{int(time.time())}"),
         len(examples),

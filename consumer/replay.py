@@ -16,7 +16,8 @@ import orjson
 from confluent_kafka import Producer
 from tqdm import tqdm
 
-from consumer.config import Settings, kafka_overrides
+from consumer.config import Settings
+from consumer.kafka import common_config
 from training.data import Example, dataset_location, load
 
 _SUFFIXES = ("notes", "revisited", "in practice", "explained", "benchmark", "tutorial", "v2")
@@ -76,6 +77,11 @@ def generate_events(
         }
 
 
+def producer(bootstrap: str) -> Producer:
+    """The load generator's producer: batched a little (linger 5 ms), idempotent."""
+    return Producer({"linger.ms": 5, "enable.idempotence": True, **common_config(bootstrap)})
+
+
 def publish(
     producer: Producer,
     topic: str,
@@ -125,17 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     examples = load(dataset_location(args.csv)).examples
     total = args.count if args.count is not None else len(examples)
-    producer = Producer(
-        {
-            "bootstrap.servers": args.bootstrap,
-            "linger.ms": 5,
-            "enable.idempotence": True,
-            **kafka_overrides(),
-        }
-    )
     events = generate_events(examples, args.count, args.duplicates, args.seed, args.id_prefix)
     started = time.perf_counter()
-    sent = publish(producer, args.topic, events, total, args.rate, not args.no_progress)
+    client = producer(args.bootstrap)
+    sent = publish(client, args.topic, events, total, args.rate, not args.no_progress)
     elapsed = time.perf_counter() - started
     print(f"published {sent} events to {args.topic} in {elapsed:.1f}s ({sent / elapsed:,.0f}/s)")
     return 0

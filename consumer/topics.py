@@ -8,7 +8,8 @@ import sys
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from consumer.config import Settings, kafka_overrides
+from consumer.config import Settings
+from consumer.kafka import common_config
 from schemas.topics import Topics
 
 TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}
@@ -23,7 +24,7 @@ def ensure_topics(
     timeout: float = 30.0,
 ) -> list[str]:
     """Creates what is missing; returns the names created."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, **kafka_overrides()})
+    admin = AdminClient(common_config(bootstrap))
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = {topics.input: partitions}
     for name in topics.outputs():
