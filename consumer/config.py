@@ -6,7 +6,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.topics import DEFAULT_TOPICS, Topics
+from schemas.topics import DEFAULT_TOPICS, TOPIC_ROLES, Topics
 
 # Client settings that pass straight through to librdkafka: KAFKA_SASL_MECHANISM → sasl.mechanism.
 # Only these families: unrelated KAFKA_* variables (KAFKA_HEAP, KAFKA_PORT) never reach the client.
@@ -47,24 +47,12 @@ class Settings(BaseSettings):
 
     @property
     def topics(self) -> Topics:
-        return Topics(
-            input=self.topic_input,
-            tagged=self.topic_tagged,
-            review=self.topic_review,
-            duplicate=self.topic_duplicate,
-            dead_letter=self.topic_dead_letter,
-        )
+        return Topics(**{name: getattr(self, f"topic_{name}") for name in TOPIC_ROLES})
 
 
 def topic_env(topics: Topics) -> dict[str, str]:
     """Environment variables that point a service process at `topics`."""
-    return {
-        "TOPIC_INPUT": topics.input,
-        "TOPIC_TAGGED": topics.tagged,
-        "TOPIC_REVIEW": topics.review,
-        "TOPIC_DUPLICATE": topics.duplicate,
-        "TOPIC_DEAD_LETTER": topics.dead_letter,
-    }
+    return {f"TOPIC_{name.upper()}": getattr(topics, name) for name in TOPIC_ROLES}
 
 
 def kafka_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:

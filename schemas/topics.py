@@ -1,6 +1,6 @@
 """Default topic names: the consumer's settings, replay, benchmarks and tests all import these."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,13 +21,10 @@ class Topics:
         def rename(name: str) -> str:
             return prefix + name[name.index(".") :]
 
-        return Topics(
-            input=input or rename(self.input),
-            tagged=rename(self.tagged),
-            review=rename(self.review),
-            duplicate=rename(self.duplicate),
-            dead_letter=rename(self.dead_letter),
-        )
+        renamed = Topics(**{name: rename(getattr(self, name)) for name in TOPIC_ROLES})
+        return replace(renamed, input=input) if input else renamed
 
 
+TOPIC_ROLES = tuple(f.name for f in fields(Topics))
+"""The field names (input, tagged, ...): settings and environment variables derive from them."""
 DEFAULT_TOPICS = Topics()
