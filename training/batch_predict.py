@@ -71,7 +71,9 @@ class _Member:
         if model.f.isQuant():
             raise ValueError("batched inference needs an unquantized model")
         self.model = model
-        self.input = np.array(model.f.getInputMatrix(), dtype=np.float32)
+        # A read-only view of fastText's own matrix (kept alive by `model`), not a copy.
+        self.input = np.asarray(model.f.getInputMatrix(), dtype=np.float32)
+        self.input.setflags(write=False)
         own_labels = list(model.get_labels())
         # Output rows reordered to the classifier's label order.
         output = np.array(model.f.getOutputMatrix(), dtype=np.float32)
@@ -240,7 +242,7 @@ class BatchPredictor:
     def predict(self, lines: Sequence[Sequence[str]]) -> np.ndarray:
         """Probabilities, shape (len(lines), len(labels)), float32."""
         if len(lines) < self.min_batch:
-            return self._predict_each(lines)
+            return self.predict_each(lines)
         ids = self.ids([*chain.from_iterable(chain.from_iterable(zip(lines, repeat(_EOS_LINE))))])
         if len(ids) and ids.min() < 0:
             raise ValueError("lines hold skipped tokens, which only `ids` callers may pass")
@@ -275,7 +277,8 @@ class BatchPredictor:
             column += member.dim
         return self._average(total)
 
-    def _predict_each(self, lines: Sequence[Sequence[str]]) -> np.ndarray:
+    def predict_each(self, lines: Sequence[Sequence[str]]) -> np.ndarray:
+        """fastText's own per-line predict (see the class docstring for when it is cheaper)."""
         texts = [" ".join(tokens) + "\n" for tokens in lines]
         rows = [[0.0] * self._nlabels for _ in lines]
         column_of = self._column_of

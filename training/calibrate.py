@@ -9,7 +9,6 @@ class Selective:
     threshold: float
     coverage: float
     precision: float
-    target_precision: float
     met: bool
 
 
@@ -57,5 +56,5 @@ def calibrate_threshold(
             best = (threshold, coverage, precision)
     if best is None:
         certain = selective_at(confidences, correct, 1.0)
-        return Selective(1.0, certain["coverage"], certain["precision"], target_precision, False)
-    return Selective(best[0], best[1], best[2], target_precision, True)
+        return Selective(1.0, certain["coverage"], certain["precision"], False)
+    return Selective(best[0], best[1], best[2], True)

@@ -114,7 +114,7 @@ class Classifier:
         if self._description_weight:
             lines += [v.description for v in views]
         has_description = np.array([bool(v.description) for v in views])
-        return self._answers(self._blend(self._predictor.predict(lines), has_description))
+        return self._answers(self._blend(self._predictor.predict_each(lines), has_description))
 
     def _predict_fields(self, tokens: list[str], events: int) -> list[Prediction]:
         """Predictions from the field tokens of each event's title and description.

@@ -2,7 +2,7 @@
 out-of-fold predictions give calibration a prediction for every row by a model that never saw it."""
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sklearn.metrics import f1_score
@@ -14,20 +14,33 @@ from training.data import Dataset, Example
 from training.fit import fit_classifier
 
 
+def _fold_predictions(
+    examples: Sequence[Example], config: TrainConfig, splits: Iterable[tuple[Any, Any]]
+) -> Iterator[tuple[Any, list[Prediction]]]:
+    """Per split: the test indices and their predictions by an ensemble fitted on the rest."""
+    for train_idx, test_idx in splits:
+        classifier = fit_classifier([examples[i] for i in train_idx], config)
+        pairs = [(examples[i].title, examples[i].description) for i in test_idx]
+        yield test_idx, classifier.predict_many(pairs)
+
+
 def cross_validate(
     dataset: Dataset, config: TrainConfig, folds: int = 5, repeats: int = 3, seed: int = 42
 ) -> dict[str, Any]:
     """Weighted F1 per fold, and its mean and standard deviation over all folds."""
     examples, tags = dataset.examples, dataset.tags
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
-    scores = []
-    for train_idx, test_idx in splitter.split(examples, tags):
-        classifier = fit_classifier([examples[i] for i in train_idx], config)
-        pairs = [(examples[i].title, examples[i].description) for i in test_idx]
-        predicted = [p[0] for p in classifier.predict_many(pairs)]
-        scores.append(
-            f1_score([tags[i] for i in test_idx], predicted, average="weighted", zero_division=0)
+    scores = [
+        f1_score(
+            [tags[i] for i in test_idx],
+            [p[0] for p in predictions],
+            average="weighted",
+            zero_division=0,
         )
+        for test_idx, predictions in _fold_predictions(
+            examples, config, splitter.split(examples, tags)
+        )
+    ]
     return {
         "folds": folds,
         "repeats": repeats,
@@ -42,15 +55,11 @@ def cross_validate(
 def out_of_fold(
     examples: Sequence[Example], config: TrainConfig, folds: int = 5, seed: int = 42
 ) -> list[Prediction]:
-    """A prediction per example, each from an ensemble fitted on the other folds."""
-    predictions: list[Prediction | None] = [None] * len(examples)
+    """A prediction per example, each from an ensemble fitted on the other folds (every example
+    is in exactly one test fold)."""
+    predictions: dict[int, Prediction] = {}
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train_idx, test_idx in splitter.split(examples, [e.tag for e in examples]):
-        classifier = fit_classifier([examples[i] for i in train_idx], config)
-        pairs = [(examples[i].title, examples[i].description) for i in test_idx]
-        for i, prediction in zip(test_idx, classifier.predict_many(pairs), strict=True):
-            predictions[i] = prediction
-    missing = [i for i, p in enumerate(predictions) if p is None]
-    if missing:
-        raise RuntimeError(f"no out-of-fold prediction for rows {missing[:10]}")
-    return [p for p in predictions if p is not None]
+    splits = splitter.split(examples, [e.tag for e in examples])
+    for test_idx, fold in _fold_predictions(examples, config, splits):
+        predictions.update(zip(test_idx.tolist(), fold, strict=True))
+    return [predictions[i] for i in range(len(examples))]

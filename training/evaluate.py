@@ -17,9 +17,11 @@ def _is_short(e: Example) -> bool:
     return len(normalise_text(f"{e.title} {e.description}").split()) < 12
 
 
+_TRANSFORMER_WORDS = frozenset(("transformer", "transformers", "bert", "gpt", "llm"))
+
+
 def _mentions_transformers(e: Example) -> bool:
-    text = normalise_text(f"{e.title} {e.description}")
-    return any(w in text.split() for w in ("transformer", "transformers", "bert", "gpt", "llm"))
+    return not _TRANSFORMER_WORDS.isdisjoint(normalise_text(f"{e.title} {e.description}").split())
 
 
 def _no_description(e: Example) -> bool:
