@@ -37,12 +37,7 @@ def _window(
     spawned_at: float,
 ) -> dict[str, Any]:
     offsets = infra.Offsets(spec.stack.bootstrap)
-
-    def all_assigned() -> bool:
-        counts = infra.assigned_partitions(ports)
-        return min(counts) > 0 and sum(counts) == spec.partitions
-
-    t0 = infra.wait_until(all_assigned, 120, "partition assignment", procs=procs)
+    t0 = infra.wait_assigned(ports, spec.partitions, procs, "partition assignment")
     done0 = offsets.total(outputs)
     samples: list[tuple[float, int]] = [(t0, done0)]
 
@@ -76,7 +71,7 @@ def _window(
 def _prepare(spec: DrainSpec, tag: str, workers: int) -> tuple[Topics, str, int, dict[str, str]]:
     """Fresh output topics, group, metrics port(s) and environment for one drain run."""
     prefix = f"bench-{tag}-{infra.run_id()}"
-    topics = infra.output_topics(spec.stack.bootstrap, prefix, spec.input_topic, spec.partitions)
+    topics = infra.make_topics(spec.stack.bootstrap, prefix, spec.partitions, spec.input_topic)
     port = infra.free_port(workers)
     return topics, infra.group_id(prefix), port, infra.service_env(spec.stack, topics, prefix, port)
 
@@ -92,9 +87,8 @@ def _finished(
 
 def run_service(spec: DrainSpec, workers: int = 1, tag: str = "service") -> dict[str, Any]:
     topics, group, port, env = _prepare(spec, tag, workers)
-    argv = ["-m", "consumer"] + (["--workers", str(workers)] if workers > 1 else [])
     spawned_at = time.monotonic()
-    proc = infra.spawn(tag, argv, env, spec.log_dir)
+    proc = infra.spawn(tag, infra.service_argv(workers), env, spec.log_dir)
     try:
         result = _window(
             spec,
@@ -144,18 +138,12 @@ def run_scale(
     topics = infra.make_topics(stack.bootstrap, prefix, partitions)
     port = infra.free_port(workers)
     env = infra.service_env(stack, topics, prefix, port)
-    argv = ["-m", "consumer"] + (["--workers", str(workers)] if workers > 1 else [])
     offsets = infra.Offsets(stack.bootstrap)
     ports = [port + i for i in range(workers)]
     spawned_at = time.monotonic()
-    proc = infra.spawn(f"scale-{workers}", argv, env, log_dir)
+    proc = infra.spawn(f"scale-{workers}", infra.service_argv(workers), env, log_dir)
     try:
-
-        def stable() -> bool:
-            counts = infra.assigned_partitions(ports)
-            return min(counts) > 0 and sum(counts) == partitions
-
-        t_stable = infra.wait_until(stable, 120, "a stable group", procs=[proc])
+        t_stable = infra.wait_assigned(ports, partitions, [proc], "a stable group")
         t0 = time.monotonic()
         produce_seconds = infra.produce_encoded(stack.bootstrap, topics.input, values, keys)
         t_done = infra.wait_until(

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
@@ -48,8 +46,9 @@ def run_id() -> str:
     return f"{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
-def make_topics(bootstrap: str, prefix: str, partitions: int) -> Topics:
-    topics = DEFAULT_TOPICS.prefixed(prefix)
+def make_topics(bootstrap: str, prefix: str, partitions: int, input: str | None = None) -> Topics:
+    """A fresh topic set named by `prefix`; `input` reads from an existing input topic instead."""
+    topics = DEFAULT_TOPICS.prefixed(prefix, input=input)
     ensure_topics(bootstrap, topics, partitions)
     return topics
 
@@ -257,41 +256,6 @@ def wait_until(
         time.sleep(interval)
 
 
-class Sampler:
-    """Calls fn() every interval seconds in a thread, keeping (monotonic time, value) pairs."""
-
-    def __init__(self, fn: Callable[[], Any], interval: float) -> None:
-        self._fn, self._interval = fn, interval
-        self.samples: list[tuple[float, Any]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(Exception):
-                self.samples.append((time.monotonic(), self._fn()))
-            self._stop.wait(self._interval)
-
-    def __enter__(self) -> "Sampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
-def encoded(events: Iterable[dict[str, Any]]) -> list[bytes]:
-    return [orjson.dumps(e) for e in events]
-
-
-def output_topics(bootstrap: str, prefix: str, input_topic: str, partitions: int) -> Topics:
-    """Fresh output topics for one run, reading from an existing input topic."""
-    topics = DEFAULT_TOPICS.prefixed(prefix, input=input_topic)
-    ensure_topics(bootstrap, topics, partitions)
-    return topics
-
-
 def service_env(stack: Stack, topics: Topics, prefix: str, port: int) -> dict[str, str]:
     """A service process for one benchmark run: its own group and dedup key, named by `prefix`."""
     return {
@@ -319,6 +283,22 @@ def assigned_partitions(ports: Iterable[int]) -> list[int]:
         body = http_json(f"http://127.0.0.1:{port}/healthz", timeout=0.5)
         out.append(int(body.get("assigned_partitions", -1)) if body else -1)
     return out
+
+
+def service_argv(workers: int) -> list[str]:
+    """`python -m consumer`, with `--workers N` for a multi-process group."""
+    return ["-m", "consumer"] + (["--workers", str(workers)] if workers > 1 else [])
+
+
+def wait_assigned(ports: list[int], partitions: int, procs: list["Proc"], what: str) -> float:
+    """Until every process (one metrics port each) holds partitions and together they hold all
+    `partitions`; returns that moment (monotonic)."""
+
+    def stable() -> bool:
+        counts = assigned_partitions(ports)
+        return min(counts) > 0 and sum(counts) == partitions
+
+    return wait_until(stable, 120, what, procs=procs)
 
 
 def produce_encoded(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes]) -> float:

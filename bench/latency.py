@@ -33,15 +33,10 @@ def run(
     port = infra.free_port()
     env = infra.service_env(stack, topics, prefix, port)
     offsets = infra.Offsets(stack.bootstrap)
-    proc = infra.spawn("latency-service", ["-m", "consumer"], env, log_dir)
+    proc = infra.spawn("latency-service", infra.service_argv(1), env, log_dir)
     sent_by_rate: dict[int, dict[str, Any]] = {}
     try:
-        infra.wait_until(
-            lambda: infra.assigned_partitions([port])[0] == partitions,
-            120,
-            "partition assignment",
-            procs=[proc],
-        )
+        infra.wait_assigned([port], partitions, [proc], "partition assignment")
         producer = replay.producer(stack.bootstrap)
         # One record first, so metadata and the idempotent producer id are in place before the
         # timed rates start (otherwise the first events pile up and leave in one burst).

@@ -61,7 +61,7 @@ def run(settings: Settings, output_topic: str) -> int:
         deadline = time.monotonic() + timeout
         while len(tracker) and time.monotonic() < deadline:
             producer.flush(max(0.0, min(1.0, deadline - time.monotonic())))
-            if any(b.failed for b in tracker._batches):
+            if tracker.failed():
                 raise RuntimeError("passthrough delivery failed")
             release()
 

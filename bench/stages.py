@@ -25,7 +25,7 @@ from consumer.metrics import Metrics
 from consumer.pipeline import Pipeline
 from schemas.topics import DEFAULT_TOPICS
 from training.artifact import Artifact
-from training.text import fingerprint_normalised, normalise_text
+from training.text import normalised_fields
 
 MAX_BYTES = 256 * 1024
 
@@ -92,29 +92,10 @@ def _us(ns: list[float]) -> dict[str, float]:
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()}
 
 
-def _encode(
-    item: tuple[Any, str | None, str, tuple[str, float, dict[str, float]]],
-    threshold: float,
-    version: str,
-    consumed_at: datetime,
-) -> bytes:
-    """What the pipeline encodes for one event: a duplicate record or a classified one."""
-    event, seen, fp, (tag, confidence, probs) = item
-    if seen is not None:
-        return codec.encode_duplicate(
-            event, duplicate_of=seen, fingerprint=fp, consumed_at=consumed_at
-        )
-    return codec.encode_classified(
-        event,
-        tag=tag,
-        confidence=confidence,
-        probabilities=probs,
-        route="tagged" if confidence >= threshold else "review",
-        threshold=threshold,
-        model_version=version,
-        consumed_at=consumed_at,
-        classified_at=datetime.now(UTC),
-    )
+def _output(item: tuple[Any, str, str | None, Any], pipeline: Pipeline, at: datetime) -> Any:
+    """What the pipeline makes of one event once it is deduplicated and classified."""
+    event, fingerprint, duplicate_of, prediction = item
+    return pipeline.output(event, fingerprint, duplicate_of, prediction, at, at)
 
 
 def run(
@@ -142,19 +123,18 @@ def run(
     }
     duplicates = 0
 
-    def norm_fp(e: Any) -> tuple[str, str, str]:
-        title, description = normalise_text(e.title), normalise_text(e.description)
-        return title, description, fingerprint_normalised(title, description, e.url)
-
     dedup = Deduplicator(client, f"{key_prefix}:stages", 7 * 24 * 3600)
-    threshold, version = artifact.threshold, artifact.version
+    pipeline_dedup = Deduplicator(client, f"{key_prefix}:pipeline", 7 * 24 * 3600)
+    pipeline = Pipeline(artifact, pipeline_dedup, DEFAULT_TOPICS, Metrics(), MAX_BYTES)
     classifier = artifact.classifier
     try:
         for start in range(0, len(values), batch):
             chunk = values[start : start + batch]
             decoded, t = time_each(lambda v: codec.decode(v, MAX_BYTES), chunk)
             times["decode_validate"] += t
-            normalised, t = time_each(norm_fp, decoded)
+            normalised, t = time_each(
+                lambda e: normalised_fields(e.title, e.description, e.url), decoded
+            )
             times["normalise_fingerprint"] += t
             pairs = [(n[0], n[1]) for n in normalised]
             [predictions], t = time_batches(classifier.predict_normalised, pairs, len(pairs))
@@ -173,14 +153,8 @@ def run(
             verdicts = dedup.check(fps, ids)
             times["dedup"].append((time.perf_counter_ns() - t0) / len(chunk))
             duplicates += sum(v is not None for v in verdicts)
-            encode = partial(
-                _encode,
-                threshold=threshold,
-                version=version,
-                consumed_at=datetime.now(UTC),
-            )
-            items = zip(decoded, verdicts, fps, predictions, strict=True)
-            _, t = time_each(encode, items)
+            output = partial(_output, pipeline=pipeline, at=datetime.now(UTC))
+            _, t = time_each(output, zip(decoded, fps, verdicts, predictions, strict=True))
             times["encode"] += t
     finally:
         client.delete(*dedup.keys())
@@ -188,8 +162,6 @@ def run(
     out: dict[str, Any] = {name: _us(t) for name, t in times.items()}
     out["dedup"]["duplicates"] = duplicates
 
-    pipeline_dedup = Deduplicator(client, f"{key_prefix}:pipeline", 7 * 24 * 3600)
-    pipeline = Pipeline(artifact, pipeline_dedup, DEFAULT_TOPICS, Metrics(), MAX_BYTES)
     records = [
         BenchRecord(v, str(e["id"]).encode(), i)
         for i, (v, e) in enumerate(zip(values, events, strict=True))

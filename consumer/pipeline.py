@@ -13,10 +13,11 @@ from typing import Protocol
 
 from consumer import codec
 from consumer.metrics import Metrics, observe_amortised
+from schemas.events import RawContentEvent
 from schemas.topics import Topics
 from training.artifact import Artifact
 from training.classifier import Prediction
-from training.text import fingerprint_normalised, normalise_text
+from training.text import normalised_fields
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,6 @@ class Pipeline:
     def process(self, records: Sequence[Record]) -> list[Output]:
         """Raises `redis.RedisError` before producing anything if the dedup check fails."""
         consumed_at = datetime.now(UTC)
-        topics = self._topics
         outputs: list[Output] = []
         valid = []
         fingerprints: list[str] = []
@@ -75,8 +75,9 @@ class Pipeline:
         for record in records:
             try:
                 event = codec.decode(record.value(), self._max_bytes)
-                title, description = normalise_text(event.title), normalise_text(event.description)
-                fp = fingerprint_normalised(title, description, event.url)
+                title, description, fp = normalised_fields(
+                    event.title, event.description, event.url
+                )
             except codec.DecodeError as error:
                 outputs.append(self._dead_letter(record, error, consumed_at))
                 continue
@@ -108,39 +109,51 @@ class Pipeline:
             )
         classified_at = datetime.now(UTC)  # the batch is classified in one call
 
-        threshold, version = self._threshold, self._version
-        encode_classified, encode_duplicate = codec.encode_classified, codec.encode_duplicate
-        event_key, append = codec.event_key, outputs.append
+        output, append = self.output, outputs.append
         for (record, event, _, _), fp, seen in zip(valid, fingerprints, verdicts, strict=True):
             try:
-                key = event_key(event.id)
-                if seen is not None:
-                    value = encode_duplicate(
-                        event, duplicate_of=seen, fingerprint=fp, consumed_at=consumed_at
-                    )
-                    append(Output(topics.duplicate, key, value, "duplicate"))
-                    continue
-                prediction = next(predictions)
-                if isinstance(prediction, Exception):
-                    raise prediction
-                tag, confidence, probs = prediction
-                route = "tagged" if confidence >= threshold else "review"
-                value = encode_classified(
-                    event,
-                    tag=tag,
-                    confidence=confidence,
-                    probabilities=probs,
-                    route=route,
-                    threshold=threshold,
-                    model_version=version,
-                    consumed_at=consumed_at,
-                    classified_at=classified_at,
-                )
-                topic = topics.tagged if route == "tagged" else topics.review
-                append(Output(topic, key, value, route, tag))
+                prediction = next(predictions) if seen is None else None
+                append(output(event, fp, seen, prediction, consumed_at, classified_at))
             except Exception as exc:  # never crash on input
                 append(self._unexpected(record, exc, consumed_at))
         return outputs
+
+    def output(
+        self,
+        event: RawContentEvent,
+        fingerprint: str,
+        duplicate_of: str | None,
+        prediction: Prediction | Exception | None,
+        consumed_at: datetime,
+        classified_at: datetime,
+    ) -> Output:
+        """One decoded event's output: a duplicate record, or its classified record on the tagged
+        or review topic. Raises what classifying it raised."""
+        key = codec.event_key(event.id)
+        if duplicate_of is not None:
+            value = codec.encode_duplicate(
+                event, duplicate_of=duplicate_of, fingerprint=fingerprint, consumed_at=consumed_at
+            )
+            return Output(self._topics.duplicate, key, value, "duplicate")
+        if isinstance(prediction, Exception):
+            raise prediction
+        if prediction is None:
+            raise ValueError("a fresh event needs its prediction")
+        tag, confidence, probs = prediction
+        route = "tagged" if confidence >= self._threshold else "review"
+        value = codec.encode_classified(
+            event,
+            tag=tag,
+            confidence=confidence,
+            probabilities=probs,
+            route=route,
+            threshold=self._threshold,
+            model_version=self._version,
+            consumed_at=consumed_at,
+            classified_at=classified_at,
+        )
+        topic = self._topics.tagged if route == "tagged" else self._topics.review
+        return Output(topic, key, value, route, tag)
 
     def _classify(self, fields: Sequence[tuple[str, str]]) -> list[Prediction | Exception]:
         """One model call for the batch's normalised (title, description) pairs; should it fail,

@@ -136,6 +136,12 @@ def fingerprint_normalised(title: str, description: str, url: str | None = None)
     return hashlib.blake2b(parts.encode(), digest_size=16).hexdigest()
 
 
+def normalised_fields(title: str, description: str, url: str | None = None) -> tuple[str, str, str]:
+    """Both fields normalised, and their fingerprint: what dedup and the model take."""
+    title, description = normalise_text(title), normalise_text(description)
+    return title, description, fingerprint_normalised(title, description, url)
+
+
 def fingerprint(title: str, description: str, url: str | None = None) -> str:
     """Content identity for dedup: case, spacing and punctuation do not change it."""
-    return fingerprint_normalised(normalise_text(title), normalise_text(description), url)
+    return normalised_fields(title, description, url)[2]
