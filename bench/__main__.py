@@ -24,6 +24,7 @@ from typing import Any
 
 from bench import drain, infra, latency, memory, report, stages
 from bench.stats import ratio
+from consumer.config import Settings
 
 ROOT = infra.ROOT
 STEPS = ("stages", "memory", "drain", "scale", "latency")
@@ -59,6 +60,7 @@ class Config:
     @classmethod
     def build(cls, args: argparse.Namespace) -> "Config":
         env = os.environ
+        service = Settings()
         quick = args.quick
         out = Path(args.out or env.get("BENCH_OUT") or ROOT / ".bench" / "latest.json")
         dataset = env.get("DATASET_LOC") or str(ROOT.parent / "shared" / "data" / "dataset.csv")
@@ -67,9 +69,9 @@ class Config:
         )
         return cls(
             quick=quick,
-            bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
-            redis_url=env.get("REDIS_URL", "redis://localhost:6379/0"),
-            model_dir=Path(env.get("MODEL_DIR", "artifacts/model")).resolve(),
+            bootstrap=service.kafka_bootstrap_servers,
+            redis_url=service.redis_url,
+            model_dir=service.model_dir.resolve(),
             dataset=dataset,
             out=out.resolve(),
             stage_events=args.stage_events or (20_000 if quick else 200_000),

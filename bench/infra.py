@@ -19,8 +19,8 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from consumer import config as consumer_config
 from consumer import replay
-from consumer.config import topic_env
 from consumer.kafka import common_config
 from consumer.metrics import scrape, total
 from consumer.topics import ensure_topics
@@ -259,14 +259,15 @@ def wait_until(
 def service_env(stack: Stack, topics: Topics, prefix: str, port: int) -> dict[str, str]:
     """A service process for one benchmark run: its own group and dedup key, named by `prefix`."""
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
-        "REDIS_URL": stack.redis_url,
-        "MODEL_DIR": str(stack.model_dir),
-        "CONSUMER_GROUP_ID": group_id(prefix),
-        **topic_env(topics),
-        "METRICS_PORT": str(port),
-        "METRICS_HOST": "127.0.0.1",
-        "DEDUP_KEY": f"bench:{prefix}",
+        **consumer_config.service_env(
+            bootstrap=stack.bootstrap,
+            redis_url=stack.redis_url,
+            model_dir=stack.model_dir,
+            topics=topics,
+            group=group_id(prefix),
+            metrics_port=port,
+            dedup_key=f"bench:{prefix}",
+        ),
         "LOG_LEVEL": "WARNING",
         "WORKERS": "1",
     }

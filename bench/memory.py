@@ -6,6 +6,7 @@ from typing import Any
 
 import redis
 
+from consumer.config import Settings
 from consumer.dedup import Deduplicator
 
 
@@ -14,7 +15,7 @@ def run(redis_url: str, key: str, count: int, batch: int = 1000) -> dict[str, An
     with ids like the load generator's ("evt-<n>") into a fresh bucket; reports the INFO
     used_memory delta and MEMORY USAGE of the bucket hash, both scaled to one million."""
     client = redis.Redis.from_url(redis_url)
-    dedup = Deduplicator(client, key, 7 * 24 * 3600)
+    dedup = Deduplicator(client, key, Settings().dedup_retention_seconds)
     current, previous = dedup.keys()
     client.delete(current, previous)
     before = int(client.info("memory")["used_memory"])

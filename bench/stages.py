@@ -20,6 +20,7 @@ import redis
 
 from bench.stats import summarize
 from consumer import codec
+from consumer.config import Settings
 from consumer.dedup import Deduplicator
 from consumer.metrics import Metrics
 from consumer.pipeline import Pipeline
@@ -27,7 +28,7 @@ from schemas.topics import DEFAULT_TOPICS
 from training.artifact import Artifact
 from training.text import normalised_fields
 
-MAX_BYTES = 256 * 1024
+SETTINGS = Settings()  # the service's own limits and retention
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,14 +124,18 @@ def run(
     }
     duplicates = 0
 
-    dedup = Deduplicator(client, f"{key_prefix}:stages", 7 * 24 * 3600)
-    pipeline_dedup = Deduplicator(client, f"{key_prefix}:pipeline", 7 * 24 * 3600)
-    pipeline = Pipeline(artifact, pipeline_dedup, DEFAULT_TOPICS, Metrics(), MAX_BYTES)
+    dedup = Deduplicator(client, f"{key_prefix}:stages", SETTINGS.dedup_retention_seconds)
+    pipeline_dedup = Deduplicator(
+        client, f"{key_prefix}:pipeline", SETTINGS.dedup_retention_seconds
+    )
+    pipeline = Pipeline(
+        artifact, pipeline_dedup, DEFAULT_TOPICS, Metrics(), SETTINGS.max_message_bytes
+    )
     classifier = artifact.classifier
     try:
         for start in range(0, len(values), batch):
             chunk = values[start : start + batch]
-            decoded, t = time_each(lambda v: codec.decode(v, MAX_BYTES), chunk)
+            decoded, t = time_each(lambda v: codec.decode(v, SETTINGS.max_message_bytes), chunk)
             times["decode_validate"] += t
             normalised, t = time_each(
                 lambda e: normalised_fields(e.title, e.description, e.url), decoded

@@ -55,6 +55,30 @@ def topic_env(topics: Topics) -> dict[str, str]:
     return {f"TOPIC_{name.upper()}": getattr(topics, name) for name in TOPIC_ROLES}
 
 
+def service_env(
+    *,
+    bootstrap: str,
+    redis_url: str,
+    model_dir: Path,
+    topics: Topics,
+    group: str,
+    metrics_port: int,
+    dedup_key: str,
+) -> dict[str, str]:
+    """Environment variables for a service process of its own (group, dedup key, metrics port on
+    localhost), as tests and benchmarks start it: configured the way ops configure it."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "REDIS_URL": redis_url,
+        "MODEL_DIR": str(model_dir),
+        "CONSUMER_GROUP_ID": group,
+        **topic_env(topics),
+        "METRICS_PORT": str(metrics_port),
+        "METRICS_HOST": "127.0.0.1",
+        "DEDUP_KEY": dedup_key,
+    }
+
+
 def kafka_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
     environ = dict(os.environ if environ is None else environ)
     conf: dict[str, str] = {}

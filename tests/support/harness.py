@@ -14,7 +14,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from consumer.config import topic_env
+from consumer.config import service_env
 from consumer.metrics import scrape, total
 from consumer.topics import ensure_topics
 from schemas.topics import DEFAULT_TOPICS, Topics
@@ -148,14 +148,15 @@ class ServiceProcess:
         self.log_path = log_path
         self.env = {
             **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "REDIS_URL": redis_url,
-            "MODEL_DIR": str(model_dir),
-            "CONSUMER_GROUP_ID": self.group,
-            **topic_env(topics),
-            "METRICS_PORT": str(self.metrics_port),
-            "METRICS_HOST": "127.0.0.1",
-            "DEDUP_KEY": f"dedup:{self.group}",
+            **service_env(
+                bootstrap=bootstrap,
+                redis_url=redis_url,
+                model_dir=model_dir,
+                topics=topics,
+                group=self.group,
+                metrics_port=self.metrics_port,
+                dedup_key=f"dedup:{self.group}",
+            ),
             "REDIS_BACKOFF_MAX_SECONDS": "0.5",
             "BATCH_SIZE": "200",
             **(extra_env or {}),
