@@ -13,27 +13,24 @@ import pytest
 import yaml
 
 from tests.support.harness import ROOT, ServiceProcess, event, produce, unique_topics
+from tests.support.promql import ALERTS, alert_rules, all_exprs, load_dashboard
 from tests.support.servers import free_ports
 
 pytestmark = pytest.mark.integration
 
-DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "content-tagger.json"
 PROM_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
-ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 GRAFANA_VARS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "5m"}
 
 
 def _dashboard_exprs() -> list[str]:
-    panels = json.loads(DASHBOARD.read_text())["panels"]
-    exprs = [t["expr"] for p in panels for t in p.get("targets", []) if t.get("expr")]
+    exprs = all_exprs(load_dashboard())
     for var, value in GRAFANA_VARS.items():
         exprs = [e.replace(var, value) for e in exprs]
     return exprs
 
 
 def _alert_exprs() -> list[tuple[str, str]]:
-    groups = yaml.safe_load(ALERTS.read_text())["groups"]
-    return [(r["alert"], r["expr"]) for g in groups for r in g["rules"] if "alert" in r]
+    return [(r["alert"], r["expr"]) for r in alert_rules()]
 
 
 def _get(port: int, path: str, **params: str) -> dict:

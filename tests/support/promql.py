@@ -1,6 +1,41 @@
-"""Which metric names a PromQL expression uses, and which the service exports."""
+"""The deployed PromQL (dashboard panels, alert rules), which metric names it uses, and which the
+service exports."""
 
+import json
 import re
+
+import yaml
+
+from tests.support import ROOT
+
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "content-tagger.json"
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+
+
+def load_dashboard() -> dict:
+    return json.loads(DASHBOARD.read_text())
+
+
+def all_panels(dashboard: dict) -> list[dict]:
+    panels = []
+    for panel in dashboard.get("panels", []):
+        panels.append(panel)
+        panels.extend(panel.get("panels", []))  # panels nested in collapsed rows
+    return [p for p in panels if p.get("type") != "row"]
+
+
+def all_targets(dashboard: dict) -> list[dict]:
+    return [t for p in all_panels(dashboard) for t in p.get("targets", [])]
+
+
+def all_exprs(dashboard: dict) -> list[str]:
+    return [t["expr"] for t in all_targets(dashboard) if t.get("expr")]
+
+
+def alert_rules() -> list[dict]:
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
+
 
 # Words that look like metric names in PromQL but are operators or modifiers.
 PROMQL_KEYWORDS = frozenset(

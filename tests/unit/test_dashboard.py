@@ -4,7 +4,6 @@ The metric-name check parses names out of PromQL with a regex and compares them 
 consumer/metrics.py registers, so renaming a metric without updating the dashboard fails here.
 """
 
-import json
 import re
 import shutil
 import subprocess
@@ -13,37 +12,22 @@ import pytest
 import yaml
 
 from tests.support import ROOT
-from tests.support.promql import exported_metric_names, metric_names_in
+from tests.support.promql import (
+    all_exprs,
+    all_panels,
+    exported_metric_names,
+    load_dashboard,
+    metric_names_in,
+)
 
 GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARD_DIR = GRAFANA / "dashboards"
-DASHBOARD = DASHBOARD_DIR / "content-tagger.json"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "prometheus.yml"
 PROVIDERS = GRAFANA / "provisioning" / "dashboards" / "dashboards.yml"
 
 # Grafana's built-in variables that a query may use; anything else ($foo) would need a
 # template variable that a plain Prometheus HTTP API call cannot resolve.
 ALLOWED_VARIABLES = {"__rate_interval"}
-
-
-def load_dashboard() -> dict:
-    return json.loads(DASHBOARD.read_text())
-
-
-def all_panels(dashboard: dict) -> list[dict]:
-    panels = []
-    for panel in dashboard.get("panels", []):
-        panels.append(panel)
-        panels.extend(panel.get("panels", []))  # panels nested in collapsed rows
-    return [p for p in panels if p.get("type") != "row"]
-
-
-def all_targets(dashboard: dict) -> list[dict]:
-    return [t for p in all_panels(dashboard) for t in p.get("targets", [])]
-
-
-def all_exprs(dashboard: dict) -> list[str]:
-    return [t["expr"] for t in all_targets(dashboard) if t.get("expr")]
 
 
 def datasource_refs(node) -> list:

@@ -12,18 +12,12 @@ import pytest
 import yaml
 
 from tests.support import ROOT
-from tests.support.promql import exported_metric_names, metric_names_in
+from tests.support.promql import ALERTS, alert_rules, exported_metric_names, metric_names_in
 
 PROM = ROOT / "deploy" / "prometheus"
 CONFIG = PROM / "prometheus.yml"
-ALERTS = PROM / "alerts.yml"
 ALERTS_TEST = PROM / "alerts_test.yml"
 SEVERITIES = {"critical", "warning"}
-
-
-def alert_rules() -> list[dict]:
-    groups = yaml.safe_load(ALERTS.read_text())["groups"]
-    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
 
 
 def alert_rule_tests() -> list[dict]:
