@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 import redis
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from tests.support.servers import LocalServices
 
 
-def test_kafka_topic_produce_consume(services: LocalServices) -> None:
+def test_kafka_topic_produce_consume(services: LocalServices, new_topic) -> None:
     admin = AdminClient({"bootstrap.servers": services.bootstrap})
-    topic = f"svc-{uuid.uuid4().hex[:10]}"
-    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result(
-        timeout=60
-    )
+    topic = new_topic(partitions=2, prefix="svc")
     assert len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == 2
 
     producer = Producer({"bootstrap.servers": services.bootstrap})

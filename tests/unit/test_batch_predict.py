@@ -1,7 +1,5 @@
 """Batched inference gives fastText's own numbers: its predict() is the oracle here."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -42,10 +40,8 @@ def assert_matches_fasttext(predictor, models, labels, lines) -> None:
 
 
 @pytest.fixture(scope="module")
-def shipped(trained_artifact: Path):
-    from training.artifact import load_artifact
-
-    models = load_artifact(trained_artifact).classifier.fasttext_models
+def shipped(artifact):
+    models = artifact.classifier.fasttext_models
     labels = models[0].get_labels()
     return models, labels
 

@@ -1,15 +1,8 @@
 """Behavioural tests of the trained model (CheckList: MFT, INV, DIR)."""
 
-from pathlib import Path
-
 import pytest
 
-from training.artifact import Artifact, load_artifact
-
-
-@pytest.fixture(scope="module")
-def model(trained_artifact: Path) -> Artifact:
-    return load_artifact(trained_artifact)
+from training.artifact import Artifact
 
 
 @pytest.mark.parametrize(
@@ -52,8 +45,8 @@ def model(trained_artifact: Path) -> Artifact:
         ),
     ],
 )
-def test_minimum_functionality_per_tag(model: Artifact, title: str, description: str, tag: str):
-    assert model.classifier.predict(title, description)[0] == tag
+def test_minimum_functionality_per_tag(artifact: Artifact, title: str, description: str, tag: str):
+    assert artifact.classifier.predict(title, description)[0] == tag
 
 
 @pytest.mark.parametrize(
@@ -64,9 +57,9 @@ def test_minimum_functionality_per_tag(model: Artifact, title: str, description:
         ("A tool that {} model deployment pipelines.", ("simplifies", "automates")),
     ],
 )
-def test_invariance_to_verb_swap(model: Artifact, a: str, b: tuple[str, str]):
-    first = model.classifier.predict(a.format(b[0]), "")[0]
-    second = model.classifier.predict(a.format(b[1]), "")[0]
+def test_invariance_to_verb_swap(artifact: Artifact, a: str, b: tuple[str, str]):
+    first = artifact.classifier.predict(a.format(b[0]), "")[0]
+    second = artifact.classifier.predict(a.format(b[1]), "")[0]
     assert first == second
 
 
@@ -78,12 +71,12 @@ def test_invariance_to_verb_swap(model: Artifact, a: str, b: tuple[str, str]):
         "image classification of medical scans",
     ],
 )
-def test_text_about_images_is_computer_vision(model: Artifact, text: str):
-    assert model.classifier.predict(text, "")[0] == "computer-vision"
+def test_text_about_images_is_computer_vision(artifact: Artifact, text: str):
+    assert artifact.classifier.predict(text, "")[0] == "computer-vision"
 
 
-def test_probabilities_cover_only_approved_tags_and_top_one_is_the_confidence(model: Artifact):
-    _, confidence, probs = model.classifier.predict("BERT", "language model")
+def test_probabilities_cover_only_approved_tags_and_top_one_is_the_confidence(artifact: Artifact):
+    _, confidence, probs = artifact.classifier.predict("BERT", "language model")
     assert set(probs) <= {"natural-language-processing", "computer-vision", "mlops", "other"}
     assert all(0.0 <= p <= 1.0 for p in probs.values())
     assert confidence == max(probs.values())

@@ -1,6 +1,5 @@
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
@@ -10,7 +9,6 @@ from schemas.events import ClassifiedEvent, DuplicateEvent
 from schemas.tags import APPROVED_TAGS
 from schemas.topics import DEFAULT_TOPICS as T
 from tests.support.records import FakeRecord
-from training.artifact import load_artifact
 
 
 class MemoryDedup:
@@ -36,9 +34,9 @@ def _event(i, title="Object detection with YOLO", description="boxes in images")
 
 
 @pytest.fixture
-def pipeline(trained_artifact: Path):
+def pipeline(artifact):
     dedup = MemoryDedup()
-    return Pipeline(load_artifact(trained_artifact), dedup, T, Metrics(), 100_000), dedup
+    return Pipeline(artifact, dedup, T, Metrics(), 100_000), dedup
 
 
 def test_every_record_yields_exactly_one_output(pipeline):
@@ -57,8 +55,7 @@ def test_confident_prediction_goes_to_tagged_topic(pipeline):
     assert out.key == b"1"
 
 
-def test_low_confidence_prediction_goes_to_review_topic(trained_artifact: Path):
-    artifact = load_artifact(trained_artifact)
+def test_low_confidence_prediction_goes_to_review_topic(artifact):
     strict = artifact.__class__(
         artifact.path, {**artifact.metadata, "threshold": 1.0}, artifact.classifier
     )
@@ -125,17 +122,17 @@ def test_a_batch_is_classified_in_one_model_call_without_its_duplicates(pipeline
     assert [o.outcome for o in outs].count("duplicate") == 1
 
 
-def test_every_classified_event_is_one_classification_time_observation(trained_artifact: Path):
+def test_every_classified_event_is_one_classification_time_observation(artifact):
     metrics = Metrics()
-    p = Pipeline(load_artifact(trained_artifact), MemoryDedup(), T, metrics, 100_000)
+    p = Pipeline(artifact, MemoryDedup(), T, metrics, 100_000)
     records = [FakeRecord(_event(i, f"Object detection part {i}"), i) for i in range(4)]
     p.process([*records, FakeRecord(b"junk", 4)])
     assert metrics.registry.get_sample_value("tagger_classification_seconds_count") == 4
 
 
-def test_a_failed_batch_call_is_counted_as_a_fallback(trained_artifact: Path):
+def test_a_failed_batch_call_is_counted_as_a_fallback(artifact):
     metrics = Metrics()
-    p = Pipeline(load_artifact(trained_artifact), MemoryDedup(), T, metrics, 100_000)
+    p = Pipeline(artifact, MemoryDedup(), T, metrics, 100_000)
     real = p._predict
     p._predict = lambda pairs: real(pairs)[:1]  # a short answer is a failure too
     outs = p.process([FakeRecord(_event(1), 0), FakeRecord(_event(2, "GPT", "text"), 1)])

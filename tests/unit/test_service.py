@@ -5,7 +5,6 @@ are hard to provoke against a real broker.
 """
 
 import json
-from pathlib import Path
 
 import pytest
 import redis
@@ -16,7 +15,6 @@ from consumer.pipeline import Pipeline
 from consumer.service import MAX_DELIVERY_ATTEMPTS, FatalError, Service
 from schemas.topics import DEFAULT_TOPICS as T
 from tests.support.records import FakeRecord
-from training.artifact import load_artifact
 
 
 class Message(FakeRecord):
@@ -132,10 +130,10 @@ class SwitchableDedup:
 
 
 @pytest.fixture
-def parts(trained_artifact: Path):
+def parts(artifact):
     consumer, producer, dedup = FakeConsumer(), FakeProducer(), SwitchableDedup()
     metrics = Metrics()
-    pipeline = Pipeline(load_artifact(trained_artifact), dedup, T, metrics, 100_000)
+    pipeline = Pipeline(artifact, dedup, T, metrics, 100_000)
     service = Service(
         consumer=consumer,
         producer=producer,

@@ -37,10 +37,8 @@ def test_default_config_is_a_char_and_word_ngram_ensemble():
     assert [(m.minn, m.maxn) for m in members] == [(3, 5), (0, 0)]
 
 
-def test_ensemble_averages_member_probabilities(trained_artifact: Path):
-    from training.artifact import load_artifact
-
-    both = load_artifact(trained_artifact).classifier
+def test_ensemble_averages_member_probabilities(artifact):
+    both = artifact.classifier
     members = [Classifier([m], both.description_weight) for m in both.fasttext_models]
     pair = ("object detection", "boxes in images")
     _, _, averaged = both.predict_normalised([pair])[0]
@@ -49,10 +47,8 @@ def test_ensemble_averages_member_probabilities(trained_artifact: Path):
         assert p == pytest.approx(sum(s[tag] for s in singles) / 2, abs=1e-5)
 
 
-def test_prediction_blends_the_full_view_with_the_description_view(trained_artifact: Path):
-    from training.artifact import load_artifact
-
-    models = load_artifact(trained_artifact).classifier.fasttext_models
+def test_prediction_blends_the_full_view_with_the_description_view(artifact):
+    models = artifact.classifier.fasttext_models
     full_only, blended = Classifier(models, 0.0), Classifier(models, 0.5)
     title, description = "object detection", "boxes in images"
     full = full_only.predict_normalised([(title, description)])[0][2]
@@ -63,10 +59,8 @@ def test_prediction_blends_the_full_view_with_the_description_view(trained_artif
         assert got[tag] == pytest.approx((full[tag] + 0.5 * alone[tag]) / 1.5, abs=1e-5)
 
 
-def test_an_event_without_description_is_scored_on_its_full_view_only(trained_artifact: Path):
-    from training.artifact import load_artifact
-
-    models = load_artifact(trained_artifact).classifier.fasttext_models
+def test_an_event_without_description_is_scored_on_its_full_view_only(artifact):
+    models = artifact.classifier.fasttext_models
     pair = ("object detection with yolo", "")
     [(tag, _, blended)] = Classifier(models, 0.5).predict_normalised([pair])
     [(full_tag, _, full)] = Classifier(models, 0.0).predict_normalised([pair])
