@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices]:
     """Kafka + Redis on free localhost ports; `.bootstrap`, `.redis_url`, `.up/.down(which)`."""
     try:
-        ensure_installed()  # runs scripts/install-system.sh only if jars/binaries are missing
+        ensure_installed()
     except ServicesError as exc:
         pytest.fail(f"cannot provide Kafka/Redis for integration tests:\n{exc}", pytrace=False)
     svc = LocalServices(tmp_path_factory.mktemp("services"))

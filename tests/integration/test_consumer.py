@@ -12,12 +12,12 @@ from tests.support.harness import (
     ServiceProcess,
     committed,
     end_offsets,
-    event,
     produce,
     read_outputs,
     unique_topics,
     wait_for,
 )
+from tests.support.records import event
 from training.data import load
 
 pytestmark = pytest.mark.integration

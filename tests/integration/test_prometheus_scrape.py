@@ -12,8 +12,9 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.support.harness import ROOT, ServiceProcess, event, produce, unique_topics
+from tests.support.harness import ROOT, ServiceProcess, produce, unique_topics
 from tests.support.promql import ALERTS, alert_rules, all_exprs, load_dashboard
+from tests.support.records import event
 from tests.support.servers import free_ports
 
 pytestmark = pytest.mark.integration

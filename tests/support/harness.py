@@ -47,18 +47,6 @@ def produce(
     assert producer.flush(30) == 0
 
 
-def event(i: int | str, title: str, description: str = "", **extra: object) -> bytes:
-    return json.dumps(
-        {
-            "id": i,
-            "title": title,
-            "description": description,
-            "created_on": "2024-05-01T12:00:00",
-            **extra,
-        }
-    ).encode()
-
-
 @dataclass
 class Outputs:
     by_topic: dict[str, list[tuple[bytes | None, bytes]]] = field(

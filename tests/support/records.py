@@ -1,6 +1,21 @@
-"""An in-memory stand-in for the parts of confluent_kafka.Message the service reads."""
+"""Raw-content events as upstream sends them, and an in-memory stand-in for the parts of
+confluent_kafka.Message the service reads."""
+
+import json
 
 from schemas.topics import DEFAULT_TOPICS
+
+
+def event(i: int | str, title: str, description: str = "", **extra: object) -> bytes:
+    return json.dumps(
+        {
+            "id": i,
+            "title": title,
+            "description": description,
+            "created_on": "2024-05-01T12:00:00",
+            **extra,
+        }
+    ).encode()
 
 
 class FakeRecord:

@@ -8,7 +8,7 @@ from consumer.pipeline import Pipeline
 from schemas.events import ClassifiedEvent, DuplicateEvent
 from schemas.tags import APPROVED_TAGS
 from schemas.topics import DEFAULT_TOPICS as T
-from tests.support.records import FakeRecord
+from tests.support.records import FakeRecord, event
 
 
 class MemoryDedup:
@@ -28,9 +28,7 @@ class MemoryDedup:
 
 
 def _event(i, title="Object detection with YOLO", description="boxes in images"):
-    return json.dumps(
-        {"id": i, "title": title, "description": description, "created_on": "2020-01-01T00:00:00"}
-    ).encode()
+    return event(i, title, description, created_on="2020-01-01T00:00:00")
 
 
 @pytest.fixture
