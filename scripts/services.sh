@@ -265,36 +265,12 @@ kafka_up_locked() {
   log "kafka: up (pid $(kafka_pid), localhost:$KAFKA_PORT) after $((SECONDS - start))s"
 }
 
-kafka_down_locked() {
-  local pid
-  pid="$(kafka_pid)"
-  if [ -z "$pid" ]; then
-    rm -f "$KAFKA_PIDFILE"
-    log "kafka: already down"
-    return 0
-  fi
-  log "kafka: stopping (pid $pid)"
-  stop_pid kafka "$pid"
-  rm -f "$KAFKA_PIDFILE"
-  log "kafka: down"
-}
-
+kafka_down_locked() { svc_down_locked kafka "$KAFKA_PIDFILE"; }
 kafka_status() {
-  local pid
-  pid="$(kafka_pid)"
-  if [ -n "$pid" ] && kafka_ready; then
-    echo "kafka: up (pid $pid, localhost:$KAFKA_PORT, data $KAFKA_DATA)"
-  elif [ -n "$pid" ]; then
-    echo "kafka: starting or unhealthy (pid $pid, logs $KAFKA_LOGS)"; return 1
-  else
-    echo "kafka: down"; return 1
-  fi
+  svc_status kafka "localhost:$KAFKA_PORT, data $KAFKA_DATA" "starting or unhealthy" "logs $KAFKA_LOGS"
 }
-
 kafka_clean_locked() {
-  kafka_down_locked
-  rm -rf "$KAFKA_DATA" "$KAFKA_LOGS" "$KAFKA_PROPS" "$KAFKA_LOG4J"
-  log "kafka: data and logs removed"
+  svc_clean_locked kafka "$KAFKA_PIDFILE" "$KAFKA_DATA" "$KAFKA_LOGS" "$KAFKA_PROPS" "$KAFKA_LOG4J"
 }
 
 # --- Redis -----------------------------------------------------------------
@@ -349,35 +325,46 @@ redis_up_locked() {
   log "redis: up (pid $(redis_pid), localhost:$REDIS_PORT)"
 }
 
-redis_down_locked() {
-  local pid
-  pid="$(redis_pid)"
+redis_down_locked() { svc_down_locked redis "$REDIS_PIDFILE"; }
+redis_status() { svc_status redis "localhost:$REDIS_PORT" "unhealthy" "log $REDIS_LOG"; }
+redis_clean_locked() {
+  svc_clean_locked redis "$REDIS_PIDFILE" "$REDIS_DATA" "$REDIS_LOG" "$REDIS_CONF"
+}
+
+# --- the same steps for either service (NAME_pid and NAME_ready answer for it) ----------
+
+svc_down_locked() {  # NAME PIDFILE
+  local name="$1" pidfile="$2" pid
+  pid="$("${name}_pid")"
   if [ -z "$pid" ]; then
-    rm -f "$REDIS_PIDFILE"
-    log "redis: already down"
+    rm -f "$pidfile"
+    log "$name: already down"
     return 0
   fi
-  stop_pid redis "$pid"
-  rm -f "$REDIS_PIDFILE"
-  log "redis: down"
+  log "$name: stopping (pid $pid)"
+  stop_pid "$name" "$pid"
+  rm -f "$pidfile"
+  log "$name: down"
 }
 
-redis_status() {
-  local pid
-  pid="$(redis_pid)"
-  if [ -n "$pid" ] && redis_ready; then
-    echo "redis: up (pid $pid, localhost:$REDIS_PORT)"
+svc_status() {  # NAME UP_DETAIL NOT_READY_STATE NOT_READY_DETAIL
+  local name="$1" pid
+  pid="$("${name}_pid")"
+  if [ -n "$pid" ] && "${name}_ready"; then
+    echo "$name: up (pid $pid, $2)"
   elif [ -n "$pid" ]; then
-    echo "redis: unhealthy (pid $pid, log $REDIS_LOG)"; return 1
+    echo "$name: $3 (pid $pid, $4)"; return 1
   else
-    echo "redis: down"; return 1
+    echo "$name: down"; return 1
   fi
 }
 
-redis_clean_locked() {
-  redis_down_locked
-  rm -rf "$REDIS_DATA" "$REDIS_LOG" "$REDIS_CONF"
-  log "redis: data and logs removed"
+svc_clean_locked() {  # NAME PIDFILE PATH...
+  local name="$1" pidfile="$2"
+  shift 2
+  svc_down_locked "$name" "$pidfile"
+  rm -rf "$@"
+  log "$name: data and logs removed"
 }
 
 # --- main ------------------------------------------------------------------
