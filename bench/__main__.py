@@ -89,12 +89,12 @@ class Config:
         )
 
 
-def ensure_model(cfg: Config) -> None:
+def ensure_model(cfg: Config) -> Any:
+    """The artifact at MODEL_DIR, loaded as the service loads it; trained first if unusable."""
     from training.artifact import ArtifactError, load_artifact
 
     try:
-        load_artifact(cfg.model_dir)
-        return
+        return load_artifact(cfg.model_dir)
     except ArtifactError as exc:
         print(f"[bench] no usable model at {cfg.model_dir} ({exc}): training one", file=sys.stderr)
     subprocess.run(
@@ -103,6 +103,7 @@ def ensure_model(cfg: Config) -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    return load_artifact(cfg.model_dir)
 
 
 def redis_version(url: str) -> str | None:
@@ -118,12 +119,8 @@ def redis_version(url: str) -> str | None:
 
 
 def step_stages(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
-    from training.artifact import load_artifact
-
     events = ctx["events"][: cfg.stage_events]
-    result = stages.run(
-        events, load_artifact(cfg.model_dir), cfg.redis_url, f"bench:{cfg.run_id}", cfg.batch
-    )
+    result = stages.run(events, ctx["artifact"], cfg.redis_url, f"bench:{cfg.run_id}", cfg.batch)
     rep["stages_us"] = result["stages_us"]
     rep["stages_meta"] = {
         "events": result["events"],
@@ -277,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     from consumer.replay import generate_events
     from training.data import load
 
-    ensure_model(cfg)
+    artifact = ensure_model(cfg)
     examples = load(cfg.dataset).examples
     needed = max(
         cfg.stage_events,
@@ -287,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     log_dir = cfg.out.parent / "logs" / cfg.run_id
     ctx: dict[str, Any] = {
+        "artifact": artifact,
         "events": list(
             generate_events(examples, needed, cfg.duplicate_share, cfg.seed, f"b{cfg.run_id}")
         ),
