@@ -63,7 +63,6 @@ class Config:
         service = Settings()
         quick = args.quick
         out = Path(args.out or env.get("BENCH_OUT") or ROOT / ".bench" / "latest.json")
-        dataset = env.get("DATASET_LOC") or str(ROOT.parent / "shared" / "data" / "dataset.csv")
         rates = (
             tuple(args.rates) if args.rates else ((1000, 5000) if quick else (1000, 5000, 10000))
         )
@@ -72,7 +71,7 @@ class Config:
             bootstrap=service.kafka_bootstrap_servers,
             redis_url=service.redis_url,
             model_dir=service.model_dir.resolve(),
-            dataset=dataset,
+            dataset=infra.dataset(),
             out=out.resolve(),
             stage_events=args.stage_events or (20_000 if quick else 200_000),
             batch=1000,

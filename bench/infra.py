@@ -42,6 +42,11 @@ class Stack:
     model_dir: Path
 
 
+def dataset() -> str:
+    """DATASET_LOC, else the labelled data set beside the repository (../shared)."""
+    return os.environ.get("DATASET_LOC") or str(ROOT.parent / "shared" / "data" / "dataset.csv")
+
+
 def run_id() -> str:
     return f"{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}"
 

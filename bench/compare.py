@@ -1,0 +1,129 @@
+"""Paired in-process comparison of this tree against another git revision.
+
+`python -m bench.compare REV [--measure predict|normalise_predict|one_event|pipeline] [--rounds 3]`
+(predict: from normalised fields, as the service calls it; normalise_predict: from raw fields;
+one_event: a batch of one; pipeline: `Pipeline.process` without the Redis round trip.)
+
+Machines drift by more than the changes worth measuring, so each round runs the same measurement
+in a fresh interpreter for REV (a temporary git worktree) and for this tree, back to back, and the
+medians are compared: one ratio from one run. All use this tree's model artifact (MODEL_DIR) and
+the same bench-style events (`consumer.replay.generate_events`, seed 7).
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import infra
+from consumer.config import Settings
+
+ROOT = infra.ROOT
+
+# Runs with `sys.argv[1]` (a source tree) first on the path; prints the median µs per event.
+_MEASURE = r"""
+import json, statistics, sys, time
+sys.path.insert(0, sys.argv[1])
+from consumer.replay import generate_events
+from training.artifact import load_artifact
+from training.data import load
+
+tree, measure, dataset, model_dir = sys.argv[1:5]
+artifact = load_artifact(model_dir)
+events = list(generate_events(load(dataset).examples, 20_000, 0.0, 7, "c"))
+if measure == "one_event":
+    from training.text import normalise_text
+    pairs = [(normalise_text(e["title"]), normalise_text(e["description"])) for e in events[:2000]]
+    calls = [[p] for p in pairs]
+    run, per = artifact.classifier.predict_normalised, 1
+elif measure == "predict":
+    from training.text import normalise_text
+    pairs = [(normalise_text(e["title"]), normalise_text(e["description"])) for e in events]
+    calls = [pairs[k : k + 1000] for k in range(0, len(pairs), 1000)]
+    run, per = artifact.classifier.predict_normalised, 1000
+elif measure == "normalise_predict":
+    pairs = [(e["title"], e["description"]) for e in events]
+    calls = [pairs[k : k + 1000] for k in range(0, len(pairs), 1000)]
+    run, per = artifact.classifier.predict_many, 1000
+else:
+    import orjson
+    from consumer.metrics import Metrics
+    from consumer.pipeline import Pipeline
+    from schemas.topics import DEFAULT_TOPICS
+
+    class NoDedup:  # the pipeline's own work only, no Redis round trip
+        def check(self, fingerprints, ids):
+            return [None] * len(fingerprints)
+
+    class Record:
+        def __init__(self, value, offset):
+            self.v, self.o = value, offset
+        def value(self): return self.v
+        def key(self): return None
+        def topic(self): return DEFAULT_TOPICS.input
+        def partition(self): return 0
+        def offset(self): return self.o
+        def timestamp(self): return (2, 1)
+
+    records = [Record(orjson.dumps(e), i) for i, e in enumerate(events)]
+    calls = [records[k : k + 1000] for k in range(0, len(records), 1000)]
+    run = Pipeline(artifact, NoDedup(), DEFAULT_TOPICS, Metrics(), 256 * 1024).process
+    per = 1000
+for call in calls:  # warm the token cache
+    run(call)
+times = []
+for _ in range(3):
+    for call in calls:
+        started = time.perf_counter()
+        run(call)
+        times.append((time.perf_counter() - started) / per * 1e6)
+print(json.dumps(statistics.median(times)))
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__)
+    parser.add_argument("rev", help="git revision to compare against")
+    measures = ("predict", "normalise_predict", "one_event", "pipeline")
+    parser.add_argument("--measure", choices=measures, default="pipeline")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    model_dir = str(Settings().model_dir.resolve())
+    with tempfile.TemporaryDirectory() as tmp:
+        other = Path(tmp) / "tree"
+        subprocess.run(
+            ["git", "worktree", "add", "-q", "--detach", str(other), args.rev], cwd=ROOT, check=True
+        )
+        try:
+            results: dict[str, list[float]] = {args.rev: [], "this tree": []}
+            for _ in range(args.rounds):
+                for name, tree in ((args.rev, other), ("this tree", ROOT)):
+                    argv = [str(tree), args.measure, infra.dataset(), model_dir]
+                    out = subprocess.run(
+                        [sys.executable, "-c", _MEASURE, *argv],
+                        cwd=ROOT,
+                        capture_output=True,
+                        text=True,
+                        check=False,
+                    )
+                    if out.returncode:
+                        raise infra.BenchError(f"measuring {name} failed:\n{out.stderr[-3000:]}")
+                    results[name].append(json.loads(out.stdout))
+        finally:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, check=False
+            )
+    before, after = (statistics.median(v) for v in results.values())
+    print(
+        f"{args.measure}, µs per event (median of {args.rounds} runs each): "
+        f"{args.rev} {before:.2f}, this tree {after:.2f}, ratio {before / after:.2f}x"
+    )
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
