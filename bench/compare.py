@@ -84,6 +84,22 @@ print(json.dumps(statistics.median(times)))
 """
 
 
+def _build_extensions(tree: Path) -> None:
+    """Compile a revision's Cython modules in its own tree, as `pip install -e` does in this one
+    (setuptools reads the extensions from its pyproject.toml)."""
+    if not any(tree.glob("*/*.pyx")):
+        return
+    out = subprocess.run(
+        [sys.executable, "-c", "from setuptools import setup; setup()", "build_ext", "--inplace"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode:
+        raise infra.BenchError(f"building {tree}'s extensions failed:\n{out.stderr[-3000:]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__)
     parser.add_argument("rev", help="git revision to compare against")
@@ -98,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             ["git", "worktree", "add", "-q", "--detach", str(other), args.rev], cwd=ROOT, check=True
         )
         try:
+            _build_extensions(other)
             results: dict[str, list[float]] = {args.rev: [], "this tree": []}
             for _ in range(args.rounds):
                 for name, tree in ((args.rev, other), ("this tree", ROOT)):

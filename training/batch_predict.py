@@ -5,23 +5,27 @@ per-line C++ (string streams, a std::string per token, Python tuples per label):
 member for a 20-token event here. A supervised fastText model is a bag of rows, though: the hidden
 vector is the mean of the input-matrix rows of a line's tokens (a word's own row plus its character
 n-gram rows) and of its word n-gram buckets; the probabilities are a sigmoid or softmax of the
-output matrix times that vector. So each distinct token's summed rows are computed once (fastText
-itself names the rows) and cached; a batch then costs one dict lookup per token and a fixed number
-of array operations, whatever its size. The arithmetic is fastText's (its sigmoid lookup table, its
-+1e-5, float32 sums), but adding a token's rows before the line's changes the order of float32
-additions: equal to rounding, except that a score landing on an edge of the sigmoid table's bins
-(1/32 wide) can pick the neighbouring bin, up to 0.008 in that probability. The test over every
-data-set row holds the two paths to 1e-6 on almost every line and one bin step on all.
+output matrix times that vector. That product is linear, so each row can be multiplied by the output
+matrix first: each distinct token's rows are summed and projected once (fastText itself names the
+rows) and cached, as are the bucket rows, one score per label instead of `dim` numbers. A batch then
+costs one hash-table lookup per token (in C, `training.token_index`) and a fixed number of array
+operations, whatever its size. The arithmetic is fastText's (its sigmoid lookup table, its +1e-5,
+float32 sums), but projecting and adding a token's rows before the line's changes the order of
+float32 operations: equal to rounding, except that a score landing on an edge of the sigmoid
+table's bins (1/32 wide) can pick the neighbouring bin, up to 0.008 in that probability. The test
+over every data-set row holds the two paths to 1e-6 on almost every line and one bin step on all.
 
 Not thread-safe (the token cache grows in place): each consumer process owns its classifier.
 """
 
 from collections.abc import Iterable, Sequence
-from itertools import chain, islice, repeat
+from itertools import chain, repeat
 from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import sparse
+
+from training.token_index import TokenIndex
 
 EOS = "</s>"
 _EOS_LINE = (EOS,)
@@ -58,6 +62,24 @@ def _row_sums(rows: np.ndarray, per_line: np.ndarray, matrix: np.ndarray) -> np.
     return sparse.csr_array((ones, rows, indptr), shape=(len(per_line), len(matrix))) @ matrix
 
 
+def _probabilities(loss: str, scores: np.ndarray) -> np.ndarray:
+    """fastText's probabilities from output-layer scores (labels on the last axis)."""
+    if loss == "softmax":
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        out = scores / scores.sum(axis=-1, keepdims=True)
+    else:
+        index = (
+            (scores + np.float32(_MAX_SIGMOID))
+            * np.float32(_SIGMOID_TABLE_SIZE)
+            / np.float32(_MAX_SIGMOID)
+            / np.float32(2)
+        )
+        out = _SIGMOID_TABLE[np.clip(index, 0, _SIGMOID_TABLE_SIZE).astype(np.intp)]
+        out[scores < -_MAX_SIGMOID] = 0.0
+        out[scores > _MAX_SIGMOID] = 1.0
+    return out + np.float32(1e-5)  # fastText returns exp(log(p + 1e-5))
+
+
 class _Member:
     """One fastText model as matrices and the parameters its predict depends on."""
 
@@ -82,7 +104,6 @@ class _Member:
         self.nwords = self.input.shape[0] - args.bucket
         self.word_ngrams = args.wordNgrams
         self.has_subwords = args.maxn > 0
-        self.dim = self.input.shape[1]
 
     def token_rows(self, token: str) -> list[int]:
         """Input rows fastText adds for this token (its word row, if any, and char n-grams)."""
@@ -91,48 +112,31 @@ class _Member:
             return [wid] if wid >= 0 else []
         return list(self.model.f.getSubwords(token, "strict")[1])
 
-    def probabilities(self, hidden: np.ndarray) -> np.ndarray:
-        scores = hidden @ self.output_t
-        if self.loss == "softmax":
-            scores = np.exp(scores - scores.max(axis=1, keepdims=True))
-            out = scores / scores.sum(axis=1, keepdims=True)
-        else:
-            index = (
-                (scores + np.float32(_MAX_SIGMOID))
-                * np.float32(_SIGMOID_TABLE_SIZE)
-                / np.float32(_MAX_SIGMOID)
-                / np.float32(2)
-            )
-            out = _SIGMOID_TABLE[np.clip(index, 0, _SIGMOID_TABLE_SIZE).astype(np.intp)]
-            out[scores < -_MAX_SIGMOID] = 0.0
-            out[scores > _MAX_SIGMOID] = 1.0
-        return out + np.float32(1e-5)  # fastText returns exp(log(p + 1e-5))
-
 
 class _BucketGroup(NamedTuple):
-    """Members with the same bucket count and word n-gram order, their bucket rows side by side in
-    one matrix: one gather per n-gram serves them all (each bucket row read is a cache miss)."""
+    """Members with the same bucket count and word n-gram order, their projected bucket rows side by
+    side in one matrix: one gather per n-gram serves them all (each bucket row read is a cache
+    miss)."""
 
     bucket: np.uint64
     word_ngrams: int
     matrix: np.ndarray
     members: list[int]
-    columns: np.ndarray  # the matrix's columns in the token table
+    columns: np.ndarray  # the matrix's columns among the token table's scores
 
 
-def _bucket_groups(members: Sequence[_Member]) -> list[_BucketGroup]:
+def _bucket_groups(members: Sequence[_Member], nlabels: int) -> list[_BucketGroup]:
     grouped: dict[tuple[int, int], list[int]] = {}
     for k, member in enumerate(members):
         if member.word_ngrams > 1:
             grouped.setdefault((int(member.bucket), member.word_ngrams), []).append(k)
-    starts = np.cumsum([0] + [m.dim for m in members])
     return [
         _BucketGroup(
             np.uint64(bucket),
             word_ngrams,
-            np.hstack([members[k].input[members[k].nwords :] for k in ks]),
+            np.hstack([members[k].input[members[k].nwords :] @ members[k].output_t for k in ks]),
             ks,
-            np.concatenate([np.arange(starts[k], starts[k + 1]) for k in ks]),
+            np.concatenate([np.arange(k * nlabels, (k + 1) * nlabels) for k in ks]),
         )
         for (bucket, word_ngrams), ks in grouped.items()
     ]
@@ -145,9 +149,9 @@ class BatchPredictor:
     `__label__` markers); fastText's own end-of-line token is appended, as its predict does.
     `predict` sends batches under `min_batch` lines through fastText's own per-line predict: the
     array path costs ~0.1 ms per call whatever its size, fastText ~4 µs per line and member.
-    Callers that assemble lines themselves look tokens up once (`ids`: `skipped` tokens such as
-    stopwords come back as -1, `line_end` as fastText's `</s>`) and pass id arrays to
-    `predict_ids`, which is always the array path.
+    Callers that assemble lines themselves look a whole text's tokens up at once (`ids`:
+    `skipped` tokens such as stopwords come back as -1, `line_end` as fastText's `</s>`) and pass
+    id arrays to `predict_ids`, which is always the array path.
     """
 
     def __init__(
@@ -165,25 +169,28 @@ class BatchPredictor:
         self.min_batch = min_batch
         self._max_ngram = max(m.word_ngrams for m in self._members)
         self._nlabels = len(labels)
-        # Token table columns: each member's summed rows side by side, then each member's row count.
-        self._count_column = sum(m.dim for m in self._members)
+        # Token table columns: each member's scores side by side, then each member's row count.
+        self._count_column = len(self._members) * len(labels)
         self._max_cached = max_cached_tokens
         vocabulary = {EOS}
         for member in self._members:
             vocabulary.update(member.model.get_words())
         width = self._count_column + len(self._members)
-        self._ids: dict[str, int] = {}
+        self._index = TokenIndex()
         self._rows = 0  # table rows in use
         self._table = np.zeros((0, width), np.float32)
         self._hashes = np.zeros(0, np.int64)
         self._add(sorted(vocabulary))
-        self._groups = _bucket_groups(self._members)
-        self.eos_id = self._ids[EOS]
-        self._ids.update(dict.fromkeys(skipped, _SKIPPED))
+        self._groups = _bucket_groups(self._members, self._nlabels)
+        self._losses: dict[str, list[int]] = {}
+        for k, member in enumerate(self._members):
+            self._losses.setdefault(member.loss, []).append(k)
+        self.eos_id: int = self._index.get(EOS)
+        self._index.update(zip(skipped, repeat(_SKIPPED)))
         if line_end is not None:
-            self._ids[line_end] = self.eos_id
+            self._index.update([(line_end, self.eos_id)])
         # The vocabulary and the markers stay when the cache is trimmed.
-        self._pinned_ids, self._pinned_rows = len(self._ids), self._rows
+        self._pinned_ids, self._pinned_rows = len(self._index), self._rows
 
     @property
     def cached_tokens(self) -> int:
@@ -191,20 +198,20 @@ class BatchPredictor:
         return self._rows - self._pinned_rows
 
     def _add(self, tokens: Sequence[str]) -> None:
-        """Cache each token's summed input rows per member, its row counts and its hash.
+        """Cache each token's summed input rows per member, projected to scores, its row counts and
+        its hash.
 
         Everything is computed before anything is stored, so a failure leaves the cache as it was.
         """
         first = self._rows
         rows = np.zeros((len(tokens), self._table.shape[1]), np.float32)
-        column = 0
         for k, member in enumerate(self._members):
             member_rows = [member.token_rows(t) for t in tokens]
             counts = np.fromiter(map(len, member_rows), np.intp, len(member_rows))
             flat = np.fromiter(chain.from_iterable(member_rows), np.intp)
-            rows[:, column : column + member.dim] = _row_sums(flat, counts, member.input)
+            scores = _row_sums(flat, counts, member.input) @ member.output_t
+            rows[:, k * self._nlabels : (k + 1) * self._nlabels] = scores
             rows[:, self._count_column + k] = counts
-            column += member.dim
         hashes = np.array([fasttext_hash(t) for t in tokens], np.int64)
         need = first + len(tokens)
         if need > len(self._table):
@@ -216,43 +223,44 @@ class BatchPredictor:
             self._table, self._hashes = table, all_hashes
         self._table[first:need] = rows
         self._hashes[first:need] = hashes
-        self._ids.update(zip(tokens, range(first, need), strict=True))
+        self._index.update(zip(tokens, range(first, need), strict=True))
         self._rows = need
 
-    def ids(self, tokens: Sequence[str]) -> np.ndarray:
-        """Table ids of `tokens` (-1 for skipped ones), caching the rows of tokens never seen."""
-
-        def lookup() -> tuple[np.ndarray, list[int]]:
-            found = np.fromiter(map(self._ids.get, tokens, repeat(_MISSING)), np.intp, len(tokens))
-            return found, np.flatnonzero(found == _MISSING).tolist()
-
-        found, unseen = lookup()
-        if unseen:
-            new = {tokens[i] for i in unseen}
+    def ids(self, text: str) -> np.ndarray:
+        """Table ids of the tokens of `text` (split on whitespace; -1 for skipped ones), caching
+        the rows of tokens never seen."""
+        found, new = self._index.lookup(text, _MISSING)
+        if new:
             if self.cached_tokens + len(new) > self._max_cached:
                 # Trim to the pinned rows; they stay where they are, later rows get overwritten.
-                self._ids = dict(islice(self._ids.items(), self._pinned_ids))
+                self._index.truncate(self._pinned_ids)
                 self._rows = self._pinned_rows
-                found, unseen = lookup()
-                new = {tokens[i] for i in unseen}
-            self._add(sorted(new))
-            found[unseen] = [self._ids[tokens[i]] for i in unseen]
+                found, new = self._index.lookup(text, _MISSING)
+            first = self._rows
+            self._add(new)
+            unseen = found <= _MISSING
+            found[unseen] = first + _MISSING - found[unseen]
         return found
 
     def predict(self, lines: Sequence[Sequence[str]]) -> np.ndarray:
         """Probabilities, shape (len(lines), len(labels)), float32."""
         if len(lines) < self.min_batch:
             return self.predict_each(lines)
-        ids = self.ids([*chain.from_iterable(chain.from_iterable(zip(lines, repeat(_EOS_LINE))))])
+        lengths = np.fromiter(map(len, lines), np.intp, len(lines)) + 1
+        ids = self.ids(
+            " ".join(chain.from_iterable(chain.from_iterable(zip(lines, repeat(_EOS_LINE)))))
+        )
+        if len(ids) != lengths.sum():
+            raise ValueError("tokens must be non-empty and hold no whitespace")
         if len(ids) and ids.min() < 0:
             raise ValueError("lines hold skipped tokens, which only `ids` callers may pass")
-        return self.predict_ids(ids, np.fromiter(map(len, lines), np.intp, len(lines)) + 1)
+        return self.predict_ids(ids, lengths)
 
     def predict_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Probabilities of lines given back to back as table ids, each ending with `eos_id`
         (`lengths` count it). Always the array path, however few the lines."""
         unigrams = _row_sums(ids, lengths, self._table)
-        hidden = unigrams[:, : self._count_column]
+        scores = unigrams[:, : self._count_column]
         counts = unigrams[:, self._count_column :]
         hashes = self._hashes[ids].view(np.uint64)
         # Word n-grams (n = 2..): the hash chain fastText builds over a line, never across lines;
@@ -267,14 +275,14 @@ class BatchPredictor:
             for group in self._groups:
                 if n <= group.word_ngrams:
                     rows = (ngram_hashes % group.bucket).astype(np.intp)
-                    hidden[:, group.columns] += _row_sums(rows, per_line, group.matrix)
+                    scores[:, group.columns] += _row_sums(rows, per_line, group.matrix)
                     counts[:, group.members] += per_line.astype(np.float32)[:, None]
+        # Per member, the mean over its rows: the sums scaled by 1 / count, as fastText scales.
+        per_member = scores.reshape(len(lengths), len(self._members), self._nlabels)
+        per_member *= (np.float32(1.0) / np.maximum(counts, 1))[:, :, None]
         total = np.zeros((len(lengths), self._nlabels), np.float32)
-        column = 0
-        for k, member in enumerate(self._members):
-            scale = np.float32(1.0) / np.maximum(counts[:, k], 1)
-            total += member.probabilities(hidden[:, column : column + member.dim] * scale[:, None])
-            column += member.dim
+        for loss, members in self._losses.items():
+            total += _probabilities(loss, per_member[:, members]).sum(axis=1)
         return self._average(total)
 
     def predict_each(self, lines: Sequence[Sequence[str]]) -> np.ndarray:

@@ -7,7 +7,7 @@ defines every token's rows, and a test holds the two to the same numbers.
 """
 
 from collections.abc import Sequence
-from itertools import chain
+from itertools import chain, repeat
 from math import inf
 from pathlib import Path
 
@@ -23,9 +23,9 @@ from training.text import (
     FULL_VIEW,
     STOPWORDS,
     Views,
-    field_tokens,
+    field_text,
     normalise_text,
-    normalised_field_tokens,
+    normalised_field_text,
     views_normalised,
 )
 
@@ -48,7 +48,7 @@ class Classifier:
     +0.007 weighted F1 (5x3 CV, paired, over three training seeds and two further fold seeds).
     """
 
-    __slots__ = ("_description_weight", "_models", "_predictor", "labels")
+    __slots__ = ("_description_weight", "_label_array", "_models", "_predictor", "labels")
 
     def __init__(
         self, models: Sequence["fasttext.FastText._FastText"], description_weight: float = 0.0
@@ -70,6 +70,7 @@ class Classifier:
         self.labels: tuple[str, ...] = tuple(
             label.removeprefix(LABEL_PREFIX) for label in raw_labels
         )
+        self._label_array = np.array(self.labels, dtype=object)
         self._predictor = BatchPredictor(
             self._models, raw_labels, skipped=STOPWORDS, line_end=FIELD_END
         )
@@ -91,7 +92,7 @@ class Classifier:
         probability (approved-tag order). One model call for the batch, both views included."""
         if self._few(len(pairs)):
             return self._predict_views([views_normalised(t, d) for t, d in pairs])
-        return self._predict_fields(field_tokens([*chain.from_iterable(pairs)]), len(pairs))
+        return self._predict_fields(field_text([*chain.from_iterable(pairs)]), len(pairs))
 
     def predict_many(self, pairs: Sequence[tuple[str, str]]) -> list[Prediction]:
         """Predictions for raw (title, description) pairs."""
@@ -99,7 +100,7 @@ class Classifier:
             views = [views_normalised(normalise_text(t), normalise_text(d)) for t, d in pairs]
             return self._predict_views(views)
         return self._predict_fields(
-            normalised_field_tokens([*chain.from_iterable(pairs)]), len(pairs)
+            normalised_field_text([*chain.from_iterable(pairs)]), len(pairs)
         )
 
     def predict(self, title: str, description: str) -> Prediction:
@@ -116,13 +117,13 @@ class Classifier:
         has_description = np.array([bool(v.description) for v in views])
         return self._answers(self._blend(self._predictor.predict_each(lines), has_description))
 
-    def _predict_fields(self, tokens: list[str], events: int) -> list[Prediction]:
-        """Predictions from the field tokens of each event's title and description.
+    def _predict_fields(self, text: str, events: int) -> list[Prediction]:
+        """Predictions from a `field_text` of each event's title and description.
 
         The views are assembled as id arrays: tokens are looked up once, however many views use
         them, and no per-event lists are built.
         """
-        ids = self._predictor.ids(tokens)
+        ids = self._predictor.ids(text)
         ids = ids[ids >= 0]  # stopwords
         ends = np.flatnonzero(ids == self._predictor.eos_id)
         if len(ends) != 2 * events:
@@ -154,12 +155,13 @@ class Classifier:
         return (probabilities[:events] + w * probabilities[events:]) / (1 + w)
 
     def _answers(self, probabilities: np.ndarray) -> list[Prediction]:
-        best = probabilities.argmax(axis=1).tolist()
-        labels = self.labels
-        return [
-            (labels[i], row[i], dict(zip(labels, row, strict=True)))
-            for i, row in zip(best, probabilities.tolist(), strict=True)
-        ]
+        """Columns picked in NumPy and dicts built by C-level map/zip: half the cost of a
+        per-row comprehension."""
+        best = probabilities.argmax(axis=1)
+        tags = self._label_array[best].tolist()
+        confidence = probabilities[np.arange(len(best)), best].tolist()
+        dicts = map(dict, map(zip, repeat(self.labels), probabilities.tolist()))
+        return list(zip(tags, confidence, dicts, strict=True))
 
 
 def _concatenated_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -7,8 +7,8 @@ from itertools import filterfalse
 from typing import AnyStr, NamedTuple
 
 FIELD_END = "\0"
-"""Ends each text's tokens in a batch's token list (`field_tokens`). Normalisation never emits it
-(a NUL in a text counts as whitespace), and str.split() does not split on it."""
+"""Ends each text's tokens in a batch's text (`field_text`): a token of its own. Normalisation never
+emits it (a NUL in a text counts as whitespace), and str.split() does not split on it."""
 _SEPARATOR = f" {FIELD_END} "
 # A URL runs from "http(s)://" or "www." to the next whitespace (as str.split() sees it) or NUL.
 # Two patterns with literal prefixes scan several times faster than one alternation, and with
@@ -84,19 +84,19 @@ def content_words(normalised: str) -> list[str]:
     return list(filterfalse(_is_stopword, normalised.split()))
 
 
-def field_tokens(normalised: Sequence[str]) -> list[str]:
-    """The tokens of normalised texts in one list, each text's followed by FIELD_END: a whole
-    batch's fields tokenised in one split."""
+def field_text(normalised: Sequence[str]) -> str:
+    """Normalised texts as one text, each one's tokens followed by a FIELD_END token: a whole
+    batch's fields tokenised in one split (`BatchPredictor.ids` splits it in C)."""
     if not normalised:
-        return []
-    return (_SEPARATOR.join(normalised) + _SEPARATOR).split()
+        return ""
+    return _SEPARATOR.join(normalised) + _SEPARATOR
 
 
-def normalised_field_tokens(texts: Sequence[str]) -> list[str]:
-    """field_tokens(map(normalise_text, texts)), in one pass over the batch."""
+def normalised_field_text(texts: Sequence[str]) -> str:
+    """field_text(map(normalise_text, texts)) up to whitespace, in one pass over the batch."""
     if not texts:
-        return []
-    return (_normalised_joined(texts) + _SEPARATOR).split()
+        return ""
+    return _normalised_joined(texts) + _SEPARATOR
 
 
 TITLE, DESCRIPTION = 0, 1

@@ -195,3 +195,11 @@ def test_lines_with_skipped_tokens_are_refused(shipped):
     predictor = BatchPredictor(models, labels, skipped={"of"}, min_batch=1)
     with pytest.raises(ValueError, match="skipped"):
         predictor.predict([["deployment", "of", "vision"]])
+
+
+@pytest.mark.parametrize("token", ["two words", "", "tab\there"])
+def test_tokens_that_would_split_differently_are_refused(shipped, token):
+    models, labels = shipped
+    predictor = BatchPredictor(models, labels, min_batch=1)
+    with pytest.raises(ValueError, match="whitespace"):
+        predictor.predict([["deployment", token, "vision"]])

@@ -1,0 +1,76 @@
+"""The C token index splits and looks up a text as str.split() and a dict would."""
+
+import random
+
+from training.token_index import TokenIndex
+
+MISSING = -2
+
+
+def tokens_of(index: TokenIndex, text: str) -> list[str]:
+    """The tokens `lookup` saw, read back from the ids it gave (an empty index holds none)."""
+    ids, new = index.lookup(text, MISSING)
+    return [new[MISSING - i] for i in ids.tolist()]
+
+
+def test_a_text_splits_where_str_split_splits_ascii_text():
+    text = " \t graph\nneural\x0bnets\x1cand\x1fmore\r\x0c \0 ünïcode 日本語  "
+    assert tokens_of(TokenIndex(), text) == text.split()
+
+
+def test_random_texts_split_as_str_split_does():
+    rng = random.Random(0)
+    alphabet = [*"ab9 \t\n\0\x1c\x1f", "é", "日", "ß"]
+    for _ in range(5_000):
+        text = "".join(rng.choices(alphabet, k=rng.randint(0, 20)))
+        assert tokens_of(TokenIndex(), text) == text.split()
+
+
+def test_held_tokens_get_their_ids():
+    index = TokenIndex()
+    index.update([("graph", 7), ("nets", 3), ("日本", 11)])
+    ids, new = index.lookup("nets graph 日本 graph", MISSING)
+    assert ids.tolist() == [3, 7, 11, 7]
+    assert new == []
+
+
+def test_unheld_tokens_come_back_once_each_in_order_of_first_appearance():
+    index = TokenIndex()
+    index.update([("held", 0)])
+    ids, new = index.lookup("zeta held alpha zeta alpha", MISSING)
+    assert new == ["zeta", "alpha"]
+    assert ids.tolist() == [MISSING, 0, MISSING - 1, MISSING, MISSING - 1]
+
+
+def test_an_empty_text_has_no_tokens():
+    ids, new = TokenIndex().lookup("  \n", MISSING)
+    assert ids.tolist() == [] and new == []
+
+
+def test_updating_a_held_token_changes_its_id_not_its_place():
+    index = TokenIndex()
+    index.update([("a", 0), ("b", 1)])
+    index.update([("a", -1), ("c", 2)])
+    assert (len(index), index.get("a"), index.get("c")) == (3, -1, 2)
+    index.truncate(1)
+    assert (len(index), index.get("a"), "b" in index) == (1, -1, False)
+
+
+def test_truncate_keeps_the_first_entries_and_forgets_the_rest():
+    index = TokenIndex()
+    index.update((f"t{i}", i) for i in range(100))
+    index.truncate(40)
+    assert len(index) == 40
+    assert [index.get(f"t{i}") for i in (0, 39, 40, 99)] == [0, 39, None, None]
+    index.update([("t99", 5)])
+    assert index.lookup("t99 t39", MISSING)[0].tolist() == [5, 39]
+
+
+def test_a_large_index_finds_every_token_after_growing():
+    words = [f"w{i}é" if i % 3 else f"w{i}" for i in range(50_000)]
+    index = TokenIndex()
+    index.update(zip(words, range(len(words)), strict=True))
+    ids, new = index.lookup(" ".join(reversed(words)), MISSING)
+    assert ids.tolist() == list(reversed(range(len(words))))
+    assert new == []
+    assert index.get("absent", -9) == -9
