@@ -38,6 +38,11 @@ _SIGMOID_X = np.arange(_SIGMOID_TABLE_SIZE + 1, dtype=np.float32) * np.float32(
 ) / np.float32(_SIGMOID_TABLE_SIZE) - np.float32(_MAX_SIGMOID)
 # As fastText builds it: x and exp(-x) in float, the division in double, stored as float.
 _SIGMOID_TABLE = (1.0 / (1.0 + np.exp(-_SIGMOID_X).astype(np.float64))).astype(np.float32)
+# The table shifted by one, with fastText's cut-offs at both ends (0 under -8, 1 over 8) and its
+# +1e-5 added: one gather per probability.
+_SIGMOID_LOOKUP = np.concatenate([[0.0], _SIGMOID_TABLE, [1.0]]).astype(np.float32) + np.float32(
+    1e-5
+)
 _SUPPORTED_LOSSES = ("ova", "ns", "softmax")
 _SKIPPED, _MISSING = -1, -2
 
@@ -63,21 +68,17 @@ def _row_sums(rows: np.ndarray, per_line: np.ndarray, matrix: np.ndarray) -> np.
 
 
 def _probabilities(loss: str, scores: np.ndarray) -> np.ndarray:
-    """fastText's probabilities from output-layer scores (labels on the last axis)."""
+    """fastText's probabilities, +1e-5, from output-layer scores (labels on the last axis)."""
     if loss == "softmax":
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-        out = scores / scores.sum(axis=-1, keepdims=True)
-    else:
-        index = (
-            (scores + np.float32(_MAX_SIGMOID))
-            * np.float32(_SIGMOID_TABLE_SIZE)
-            / np.float32(_MAX_SIGMOID)
-            / np.float32(2)
-        )
-        out = _SIGMOID_TABLE[np.clip(index, 0, _SIGMOID_TABLE_SIZE).astype(np.intp)]
-        out[scores < -_MAX_SIGMOID] = 0.0
-        out[scores > _MAX_SIGMOID] = 1.0
-    return out + np.float32(1e-5)  # fastText returns exp(log(p + 1e-5))
+        return scores / scores.sum(axis=-1, keepdims=True) + np.float32(1e-5)
+    # fastText's table index (x + 8) * 512 / 8 / 2 is exactly (x + 8) * 32 in float32 (powers of
+    # two); floor sends everything under -8 to -1, the clip keeps it and caps the top.
+    index = np.floor((scores + np.float32(_MAX_SIGMOID)) * np.float32(32))
+    np.clip(index, -1, _SIGMOID_TABLE_SIZE, out=index)
+    shifted = index.astype(np.intp) + 1
+    shifted[scores > _MAX_SIGMOID] = _SIGMOID_TABLE_SIZE + 2
+    return _SIGMOID_LOOKUP[shifted]
 
 
 class _Member:
@@ -226,9 +227,9 @@ class BatchPredictor:
         self._index.update(zip(tokens, range(first, need), strict=True))
         self._rows = need
 
-    def ids(self, text: str) -> np.ndarray:
-        """Table ids of the tokens of `text` (split on whitespace; -1 for skipped ones), caching
-        the rows of tokens never seen."""
+    def ids(self, text: str | bytes) -> np.ndarray:
+        """Table ids of the tokens of `text` (str or UTF-8, split on whitespace; -1 for skipped
+        ones), caching the rows of tokens never seen."""
         found, new = self._index.lookup(text, _MISSING)
         if new:
             if self.cached_tokens + len(new) > self._max_cached:
@@ -280,9 +281,12 @@ class BatchPredictor:
         # Per member, the mean over its rows: the sums scaled by 1 / count, as fastText scales.
         per_member = scores.reshape(len(lengths), len(self._members), self._nlabels)
         per_member *= (np.float32(1.0) / np.maximum(counts, 1))[:, :, None]
-        total = np.zeros((len(lengths), self._nlabels), np.float32)
-        for loss, members in self._losses.items():
-            total += _probabilities(loss, per_member[:, members]).sum(axis=1)
+        if len(self._losses) == 1:  # the usual case: no copy of a member subset
+            total = _probabilities(self._members[0].loss, per_member).sum(axis=1)
+        else:
+            total = np.zeros((len(lengths), self._nlabels), np.float32)
+            for loss, members in self._losses.items():
+                total += _probabilities(loss, per_member[:, members]).sum(axis=1)
         return self._average(total)
 
     def predict_each(self, lines: Sequence[Sequence[str]]) -> np.ndarray:

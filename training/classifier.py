@@ -48,7 +48,7 @@ class Classifier:
     +0.007 weighted F1 (5x3 CV, paired, over three training seeds and two further fold seeds).
     """
 
-    __slots__ = ("_description_weight", "_label_array", "_models", "_predictor", "labels")
+    __slots__ = ("_description_weight", "_models", "_predictor", "labels")
 
     def __init__(
         self, models: Sequence["fasttext.FastText._FastText"], description_weight: float = 0.0
@@ -70,7 +70,6 @@ class Classifier:
         self.labels: tuple[str, ...] = tuple(
             label.removeprefix(LABEL_PREFIX) for label in raw_labels
         )
-        self._label_array = np.array(self.labels, dtype=object)
         self._predictor = BatchPredictor(
             self._models, raw_labels, skipped=STOPWORDS, line_end=FIELD_END
         )
@@ -117,8 +116,9 @@ class Classifier:
         has_description = np.array([bool(v.description) for v in views])
         return self._answers(self._blend(self._predictor.predict_each(lines), has_description))
 
-    def _predict_fields(self, text: str, events: int) -> list[Prediction]:
-        """Predictions from a `field_text` of each event's title and description.
+    def _predict_fields(self, text: str | bytes, events: int) -> list[Prediction]:
+        """Predictions from a `field_text` (or `normalised_field_text`) of each event's title and
+        description.
 
         The views are assembled as id arrays: tokens are looked up once, however many views use
         them, and no per-event lists are built.
@@ -155,13 +155,12 @@ class Classifier:
         return (probabilities[:events] + w * probabilities[events:]) / (1 + w)
 
     def _answers(self, probabilities: np.ndarray) -> list[Prediction]:
-        """Columns picked in NumPy and dicts built by C-level map/zip: half the cost of a
-        per-row comprehension."""
-        best = probabilities.argmax(axis=1)
-        tags = self._label_array[best].tolist()
-        confidence = probabilities[np.arange(len(best)), best].tolist()
-        dicts = map(dict, map(zip, repeat(self.labels), probabilities.tolist()))
-        return list(zip(tags, confidence, dicts, strict=True))
+        """The dicts are built by C-level map/zip: cheaper than a dict call per row."""
+        best = probabilities.argmax(axis=1).tolist()
+        rows = probabilities.tolist()
+        labels = self.labels
+        dicts = map(dict, map(zip, repeat(labels), rows))
+        return [(labels[i], row[i], d) for i, row, d in zip(best, rows, dicts, strict=True)]
 
 
 def _concatenated_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ tokens never seen before become Python strings. `python -m bench.compare` measur
 """
 
 cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint64_t
 from libc.string cimport memcmp
@@ -135,11 +136,16 @@ cdef class TokenIndex:
         self._entries.resize(entries)
         self._rehash(self._slots.size())
 
-    def lookup(self, str text, Py_ssize_t missing):
-        """Ids of the tokens of `text` (split where str.split() splits ASCII text), and the tokens
-        not held, each once, in order of first appearance: the k-th of those reads `missing - k`."""
+    def lookup(self, text, Py_ssize_t missing):
+        """Ids of the tokens of `text` (str, or bytes in UTF-8; split where str.split() splits
+        ASCII text), and the tokens not held, each once, in order of first appearance (as str):
+        the k-th of those reads `missing - k`."""
         cdef Py_ssize_t size, i = 0, start, k = 0, e, j, n
-        cdef const unsigned char* data = <const unsigned char*>PyUnicode_AsUTF8AndSize(text, &size)
+        cdef const unsigned char* data
+        if isinstance(text, bytes):
+            data, size = <const unsigned char*>PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text)
+        else:
+            data = <const unsigned char*>PyUnicode_AsUTF8AndSize(<str?>text, &size)
         cdef uint64_t h
         ids = np.empty(size // 2 + 1, dtype=np.intp)  # room for the most tokens a text can hold
         cdef Py_ssize_t[::1] out = ids

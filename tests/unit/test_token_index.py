@@ -74,3 +74,11 @@ def test_a_large_index_finds_every_token_after_growing():
     assert ids.tolist() == list(reversed(range(len(words))))
     assert new == []
     assert index.get("absent", -9) == -9
+
+
+def test_utf8_bytes_look_up_as_their_text_does():
+    index = TokenIndex()
+    index.update([("café", 1)])
+    text = "café naïve café"
+    ids, new = index.lookup(text.encode(), MISSING)
+    assert (ids.tolist(), new) == (index.lookup(text, MISSING)[0].tolist(), ["naïve"])
