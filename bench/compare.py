@@ -85,12 +85,11 @@ print(json.dumps(statistics.median(times)))
 
 
 def _build_extensions(tree: Path) -> None:
-    """Compile a revision's Cython modules in its own tree, as `pip install -e` does in this one
-    (setuptools reads the extensions from its pyproject.toml)."""
-    if not any(tree.glob("*/*.pyx")):
+    """Compile a revision's Cython modules in its own tree, as `pip install -e` does in this one."""
+    if not (tree / "setup.py").exists():
         return
     out = subprocess.run(
-        [sys.executable, "-c", "from setuptools import setup; setup()", "build_ext", "--inplace"],
+        [sys.executable, "setup.py", "build_ext", "--inplace"],
         cwd=tree,
         capture_output=True,
         text=True,

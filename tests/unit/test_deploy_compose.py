@@ -162,7 +162,7 @@ def test_dockerignore_only_lets_in_the_packages():
     ]
     assert lines[0] == "*"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "schemas", "training", "consumer"}
+    assert allowed == {"pyproject.toml", "setup.py", "README.md", "schemas", "training", "consumer"}
 
 
 # ------------------------------------------------------------------ kubernetes
