@@ -2,6 +2,8 @@
 
 import random
 
+import pytest
+
 from training.token_index import TokenIndex
 
 MISSING = -2
@@ -82,3 +84,11 @@ def test_utf8_bytes_look_up_as_their_text_does():
     text = "café naïve café"
     ids, new = index.lookup(text.encode(), MISSING)
     assert (ids.tolist(), new) == (index.lookup(text, MISSING)[0].tolist(), ["naïve"])
+
+
+def test_truncating_to_a_negative_size_is_refused():
+    index = TokenIndex()
+    index.update([("a", 0)])
+    with pytest.raises(ValueError, match="-1"):
+        index.truncate(-1)
+    assert len(index) == 1
