@@ -11,6 +11,7 @@ FIELD_END = "\0"
 emits it (a NUL in a text counts as whitespace), and str.split() does not split on it."""
 _SEPARATOR = f" {FIELD_END} "
 _BYTES_SEPARATOR = _SEPARATOR.encode()
+_NUL_BYTE = FIELD_END.encode()
 # A URL runs from "http(s)://" or "www." to the next whitespace (as str.split() sees it) or NUL.
 # Two patterns with literal prefixes scan several times faster than one alternation, and with
 # `*` tails two passes remove exactly what the alternation would.
@@ -41,10 +42,10 @@ def _non_ascii_spaced(text: str) -> str:
     return _NON_ASCII_NON_ALNUM.sub(" ", _without_urls(text.lower(), _STR_URLS))
 
 
-def _ascii_steps(text: str, table: bytes) -> bytes:
-    """The steps every text takes, done on UTF-8 bytes: bytes.lower() and the table only touch
+def _ascii_steps(data: bytes, table: bytes) -> bytes:
+    """The steps every text takes, done on its UTF-8 bytes: bytes.lower() and the table only touch
     ASCII and are several times cheaper than their str counterparts."""
-    return _without_urls(text.encode().lower(), _URLS).translate(table)
+    return _without_urls(data.lower(), _URLS).translate(table)
 
 
 def normalise_text(text: str) -> str:
@@ -54,17 +55,18 @@ def normalise_text(text: str) -> str:
     relies on; the model sees the same tokens at training and at serving time.
     """
     text = text if text.isascii() else _non_ascii_spaced(text)
-    return " ".join(_ascii_steps(text, _TABLE).decode().split())
+    return " ".join(_ascii_steps(text.encode(), _TABLE).decode().split())
 
 
 def _normalised_joined(texts: Sequence[str]) -> bytes:
     """`normalise_text` of each text, joined by FIELD_END between spaces, whitespace not yet
     collapsed: a whole batch in a few string operations rather than several per text. Each step is
     per character or bounded by whitespace, so texts do not affect each other's result."""
-    prepared = [t if t.isascii() else _non_ascii_spaced(t) for t in texts]
-    joined = _SEPARATOR.join(prepared)
-    if joined.count(FIELD_END) != len(prepared) - 1:
-        joined = _SEPARATOR.join([t.replace(FIELD_END, " ") for t in prepared])
+    # Encoded one by one: one non-ASCII text would otherwise widen the whole joined str.
+    encoded = [(t if t.isascii() else _non_ascii_spaced(t)).encode() for t in texts]
+    joined = _BYTES_SEPARATOR.join(encoded)
+    if joined.count(_NUL_BYTE) != len(encoded) - 1:
+        joined = _BYTES_SEPARATOR.join([t.replace(_NUL_BYTE, b" ") for t in encoded])
     return _ascii_steps(joined, _BATCH_TABLE)
 
 
