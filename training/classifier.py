@@ -23,9 +23,9 @@ from training.text import (
     FULL_VIEW,
     STOPWORDS,
     Views,
-    field_text,
+    batch_utf8,
     normalise_text,
-    normalised_field_text,
+    normalised_batch_utf8,
     views_normalised,
 )
 
@@ -91,7 +91,7 @@ class Classifier:
         probability (approved-tag order). One model call for the batch, both views included."""
         if self._few(len(pairs)):
             return self._predict_views([views_normalised(t, d) for t, d in pairs])
-        return self._predict_fields(field_text([*chain.from_iterable(pairs)]), len(pairs))
+        return self._predict_fields(batch_utf8([*chain.from_iterable(pairs)]), len(pairs))
 
     def predict_many(self, pairs: Sequence[tuple[str, str]]) -> list[Prediction]:
         """Predictions for raw (title, description) pairs."""
@@ -99,7 +99,7 @@ class Classifier:
             views = [views_normalised(normalise_text(t), normalise_text(d)) for t, d in pairs]
             return self._predict_views(views)
         return self._predict_fields(
-            normalised_field_text([*chain.from_iterable(pairs)]), len(pairs)
+            normalised_batch_utf8([*chain.from_iterable(pairs)]), len(pairs)
         )
 
     def predict(self, title: str, description: str) -> Prediction:
@@ -116,14 +116,14 @@ class Classifier:
         has_description = np.array([bool(v.description) for v in views])
         return self._answers(self._blend(self._predictor.predict_each(lines), has_description))
 
-    def _predict_fields(self, text: str | bytes, events: int) -> list[Prediction]:
-        """Predictions from a `field_text` (or `normalised_field_text`) of each event's title and
+    def _predict_fields(self, batch: bytes, events: int) -> list[Prediction]:
+        """Predictions from a `batch_utf8` (or `normalised_batch_utf8`) of each event's title and
         description.
 
         The views are assembled as id arrays: tokens are looked up once, however many views use
         them, and no per-event lists are built.
         """
-        ids = self._predictor.ids(text)
+        ids = self._predictor.ids(batch)
         ids = ids[ids >= 0]  # stopwords
         ends = np.flatnonzero(ids == self._predictor.eos_id)
         if len(ends) != 2 * events:

@@ -2,11 +2,11 @@ import random
 
 from training.text import (
     FIELD_END,
-    field_text,
+    batch_utf8,
     fingerprint,
     model_tokens,
     normalise_text,
-    normalised_field_text,
+    normalised_batch_utf8,
     views_normalised,
 )
 from training.token_index import TokenIndex
@@ -89,17 +89,17 @@ def test_a_batch_tokenises_every_text_as_normalise_text_does(dataset_path: str):
     rng = random.Random(0)
     texts += ["".join(rng.choices(_TRICKY, k=rng.randint(0, 12))) for _ in range(20_000)]
     expected = [t for text in texts for t in [*normalise_text(text).split(), FIELD_END]]
-    assert normalised_field_text(texts).decode().split() == expected
-    assert field_text([normalise_text(t) for t in texts]).split() == expected
+    assert normalised_batch_utf8(texts).decode().split() == expected
+    assert batch_utf8([normalise_text(t) for t in texts]).decode().split() == expected
     # The model splits in C, on ASCII whitespace only: normalised text holds no other.
-    ids, new = TokenIndex().lookup(normalised_field_text(texts), -2)
+    ids, new = TokenIndex().lookup(normalised_batch_utf8(texts), -2)
     assert [new[-2 - i] for i in ids.tolist()] == expected
 
 
 def test_texts_in_a_batch_do_not_affect_each_other():
     texts = ["see http://x.org", "ΑΣ", "a\0b", "www.example.com/page next", "É"]
-    together = normalised_field_text(texts)
-    assert together == b"".join(normalised_field_text([text]) for text in texts)
+    together = normalised_batch_utf8(texts)
+    assert together == b"".join(normalised_batch_utf8([text]) for text in texts)
 
 
 def test_a_nul_in_a_text_counts_as_whitespace():
