@@ -165,7 +165,8 @@ def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
             services.append(drain.run_service(spec))
             passthroughs.append(drain.run_passthrough(spec))
     finally:
-        infra.delete_topics(cfg.bootstrap, [topics.input])
+        # Every topic the step made: leaked ones load the broker of every later run.
+        infra.delete_topics(cfg.bootstrap, [topics.input, *topics.outputs()])
     service_eps = _median([r["eps"] for r in services])
     passthrough_eps = _median([r["eps"] for r in passthroughs])
     rep["drain"] = {
