@@ -1,7 +1,7 @@
-"""The compiled module only (the stable way to declare one); everything else is in pyproject.toml.
+"""The compiled modules only (the stable way to declare them); everything else is in pyproject.toml.
 
-training/token_index.pyx is compiled at install time, as fastText is (its PyPI release is a source
-distribution): `pip install -e .` builds it in place.
+training/*.pyx are compiled at install time, as fastText is (its PyPI release is a source
+distribution): `pip install -e .` builds them in place.
 """
 
 from setuptools import Extension, setup
@@ -9,5 +9,6 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension("training.token_index", ["training/token_index.pyx"], language="c++"),
+        Extension("training.line_sums", ["training/line_sums.pyx"], language="c++"),
     ]
 )

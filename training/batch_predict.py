@@ -8,12 +8,13 @@ n-gram rows) and of its word n-gram buckets; the probabilities are a sigmoid or 
 output matrix times that vector. That product is linear, so each row can be multiplied by the output
 matrix first: each distinct token's rows are summed and projected once (fastText itself names the
 rows) and cached, as are the bucket rows, one score per label instead of `dim` numbers. A batch then
-costs one hash-table lookup per token (in C, `training.token_index`) and a fixed number of array
-operations, whatever its size. The arithmetic is fastText's (its sigmoid lookup table, its +1e-5,
-float32 sums), but projecting and adding a token's rows before the line's changes the order of
-float32 operations: equal to rounding, except that a score landing on an edge of the sigmoid
-table's bins (1/32 wide) can pick the neighbouring bin, up to 0.008 in that probability. The test
-over every data-set row holds the two paths to 1e-6 on almost every line and one bin step on all.
+costs one hash-table lookup per token (`training.token_index`), one pass over its lines adding
+their rows (`training.line_sums`, both in C) and a fixed number of array operations, whatever its
+size. The arithmetic is fastText's (its sigmoid lookup table, its +1e-5, float32 sums), but
+projecting and adding a token's rows before the line's changes the order of float32 operations:
+equal to rounding, except that a score landing on an edge of the sigmoid table's bins (1/32 wide)
+can pick the neighbouring bin, up to 0.008 in that probability. The test over every data-set row
+holds the two paths to 1e-6 on almost every line and one bin step on all.
 
 Not thread-safe (the token cache grows in place): each consumer process owns its classifier.
 """
@@ -25,12 +26,12 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import sparse
 
+from training.line_sums import add_line_sums
 from training.token_index import TokenIndex
 
 EOS = "</s>"
 _EOS_LINE = (EOS,)
-# fastText's word n-gram hash step and its one-vs-all sigmoid table (src/loss.cc).
-_NGRAM_MULTIPLIER = np.uint64(116049371)
+# fastText's one-vs-all sigmoid table (src/loss.cc).
 _SIGMOID_TABLE_SIZE = 512
 _MAX_SIGMOID = 8
 _SIGMOID_X = np.arange(_SIGMOID_TABLE_SIZE + 1, dtype=np.float32) * np.float32(
@@ -101,7 +102,7 @@ class _Member:
         # Output rows reordered to the classifier's label order.
         output = np.array(model.f.getOutputMatrix(), dtype=np.float32)
         self.output_t = np.ascontiguousarray(output[[own_labels.index(x) for x in labels]].T)
-        self.bucket = np.uint64(args.bucket)
+        self.bucket = args.bucket
         self.nwords = self.input.shape[0] - args.bucket
         self.word_ngrams = args.wordNgrams
         self.has_subwords = args.maxn > 0
@@ -116,28 +117,29 @@ class _Member:
 
 class _BucketGroup(NamedTuple):
     """Members with the same bucket count and word n-gram order, their projected bucket rows side by
-    side in one matrix: one gather per n-gram serves them all (each bucket row read is a cache
-    miss)."""
+    side in one matrix: one read per n-gram serves them all (each bucket row read is a cache
+    miss). The fields are what `add_line_sums` takes."""
 
-    bucket: np.uint64
+    bucket: int
     word_ngrams: int
     matrix: np.ndarray
-    members: list[int]
     columns: np.ndarray  # the matrix's columns among the token table's scores
+    count_columns: np.ndarray  # the members' row-count columns in the token table
 
 
 def _bucket_groups(members: Sequence[_Member], nlabels: int) -> list[_BucketGroup]:
     grouped: dict[tuple[int, int], list[int]] = {}
     for k, member in enumerate(members):
         if member.word_ngrams > 1:
-            grouped.setdefault((int(member.bucket), member.word_ngrams), []).append(k)
+            grouped.setdefault((member.bucket, member.word_ngrams), []).append(k)
+    count_column = len(members) * nlabels
     return [
         _BucketGroup(
-            np.uint64(bucket),
+            bucket,
             word_ngrams,
             np.hstack([members[k].input[members[k].nwords :] @ members[k].output_t for k in ks]),
-            ks,
             np.concatenate([np.arange(k * nlabels, (k + 1) * nlabels) for k in ks]),
+            np.array([count_column + k for k in ks], np.intp),
         )
         for (bucket, word_ngrams), ks in grouped.items()
     ]
@@ -149,7 +151,9 @@ class BatchPredictor:
     A line is a list of tokens as `training.text` makes them (never fastText's `</s>` or
     `__label__` markers); fastText's own end-of-line token is appended, as its predict does.
     `predict` sends batches under `min_batch` lines through fastText's own per-line predict: the
-    array path costs ~0.1 ms per call whatever its size, fastText ~4 µs per line and member.
+    array path costs ~80 µs per call whatever its size (a few dozen NumPy calls), fastText ~25 µs
+    per line (both members); an event of two views goes faster alone through
+    fastText (55 vs 85 µs), two events through the array path (95 vs 105 µs).
     Callers that assemble lines themselves look a whole text's tokens up at once (`ids`:
     `skipped` tokens such as stopwords come back as -1, `line_end` as fastText's `</s>`) and pass
     id arrays to `predict_ids`, which is always the array path.
@@ -163,12 +167,11 @@ class BatchPredictor:
         skipped: Iterable[str] = (),
         line_end: str | None = None,
         max_cached_tokens: int = 200_000,
-        min_batch: int = 16,
+        min_batch: int = 4,
     ) -> None:
         self._members = [_Member(m, labels) for m in models]
         self._column_of = {label: i for i, label in enumerate(labels)}
         self.min_batch = min_batch
-        self._max_ngram = max(m.word_ngrams for m in self._members)
         self._nlabels = len(labels)
         # Token table columns: each member's scores side by side, then each member's row count.
         self._count_column = len(self._members) * len(labels)
@@ -260,24 +263,9 @@ class BatchPredictor:
     def predict_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Probabilities of lines given back to back as table ids, each ending with `eos_id`
         (`lengths` count it). Always the array path, however few the lines."""
-        unigrams = _row_sums(ids, lengths, self._table)
-        scores = unigrams[:, : self._count_column]
-        counts = unigrams[:, self._count_column :]
-        hashes = self._hashes[ids].view(np.uint64)
-        # Word n-grams (n = 2..): the hash chain fastText builds over a line, never across lines;
-        # every line ends with </s>, and only there.
-        chained, inside = hashes, ids[:-1] != self.eos_id
-        for n in range(2, self._max_ngram + 1):
-            chained = chained[:-1] * _NGRAM_MULTIPLIER + hashes[n - 1 :]
-            if n > 2:
-                inside = inside[:-1] & inside[1:]
-            per_line = np.maximum(lengths - (n - 1), 0)
-            ngram_hashes = chained[inside]
-            for group in self._groups:
-                if n <= group.word_ngrams:
-                    rows = (ngram_hashes % group.bucket).astype(np.intp)
-                    scores[:, group.columns] += _row_sums(rows, per_line, group.matrix)
-                    counts[:, group.members] += per_line.astype(np.float32)[:, None]
+        sums = np.zeros((len(lengths), self._table.shape[1]), np.float32)
+        add_line_sums(ids, lengths, self._table, self._hashes, self._groups, sums)
+        scores, counts = sums[:, : self._count_column], sums[:, self._count_column :]
         # Per member, the mean over its rows: the sums scaled by 1 / count, as fastText scales.
         per_member = scores.reshape(len(lengths), len(self._members), self._nlabels)
         per_member *= (np.float32(1.0) / np.maximum(counts, 1))[:, :, None]
