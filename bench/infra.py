@@ -1,6 +1,7 @@
 """Kafka, Redis and subprocess plumbing shared by the end-to-end benchmarks."""
 
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -184,7 +185,9 @@ def http_json(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
         with contextlib.suppress(Exception):
             return json.loads(exc.read())
         return None
-    except (OSError, ValueError):
+    # Polling a port nothing listens on yet can connect the socket to itself (TCP simultaneous
+    # open, when the kernel picks that same port as the source): it reads its own request back.
+    except (OSError, ValueError, http.client.HTTPException):
         return None
 
 
