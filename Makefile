@@ -10,8 +10,8 @@ export MODEL_DIR ?= $(abspath artifacts/model)
 
 install: $(VENV)/.installed
 
-# Reinstalling also recompiles training/token_index.pyx (Cython) in place.
-$(VENV)/.installed: pyproject.toml training/token_index.pyx
+# Reinstalling also recompiles the Cython modules (training/*.pyx) in place.
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard training/*.pyx)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
