@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             ["git", "worktree", "add", "-q", "--detach", str(other), args.rev], cwd=ROOT, check=True
         )
         try:
+            _build_extensions(ROOT)  # this tree's compiled modules may predate its .pyx files
             _build_extensions(other)
             results: dict[str, list[float]] = {args.rev: [], "this tree": []}
             for _ in range(args.rounds):

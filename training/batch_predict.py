@@ -231,8 +231,9 @@ class BatchPredictor:
         self._rows = need
 
     def ids(self, text: str | bytes) -> np.ndarray:
-        """Table ids of the tokens of `text` (str or UTF-8, split on whitespace; -1 for skipped
-        ones), caching the rows of tokens never seen."""
+        """Table ids of the tokens of `text` (str or UTF-8, split on ASCII whitespace, which is all
+        the whitespace normalised text holds; -1 for skipped ones), caching the rows of tokens
+        never seen."""
         found, new = self._index.lookup(text, _MISSING)
         if new:
             if self.cached_tokens + len(new) > self._max_cached:
@@ -255,7 +256,7 @@ class BatchPredictor:
             " ".join(chain.from_iterable(chain.from_iterable(zip(lines, repeat(_EOS_LINE)))))
         )
         if len(ids) != lengths.sum():
-            raise ValueError("tokens must be non-empty and hold no whitespace")
+            raise ValueError("tokens must be non-empty and hold no ASCII whitespace")
         if len(ids) and ids.min() < 0:
             raise ValueError("lines hold skipped tokens, which only `ids` callers may pass")
         return self.predict_ids(ids, lengths)

@@ -2,9 +2,9 @@
 # distutils: language = c++
 """Per line, the sum of its tokens' table rows and of its word n-gram bucket rows, in one C pass.
 
-The NumPy version of this needed a hash, a modulo and a mask array per n-gram order and a sparse
-product per table, each a pass over every token of the batch and a temporary array; here each line
-is read once and its rows are added as they are found, which also touches memory fewer times when
+In NumPy this takes a hash, a modulo and a mask array per n-gram order and a sparse product per
+table, each a pass over every token of the batch with its own temporary array; here each line is
+read once and its rows are added as they are found, which also touches memory fewer times when
 other work has evicted the model from the caches.
 """
 
@@ -27,7 +27,8 @@ def add_line_sums(
     Each token adds its whole `table` row (its scores and row counts). `groups` are tuples
     (bucket, word_ngrams, matrix, columns, count_columns): every n-gram of 2..word_ngrams tokens
     inside a line adds its bucket row of `matrix` (fastText's hash of the tokens' `hashes`, modulo
-    `bucket`) to `columns`, and 1 to each of `count_columns`.
+    `bucket`) to `columns`, and 1 to each of `count_columns`. Every index is checked before
+    anything is read: the loops run without bounds checks.
     """
     cdef Py_ssize_t width = table.shape[1], rows = table.shape[0], lines = lengths.shape[0]
     cdef Py_ssize_t line, start, end, i, j, c, row, total = 0
@@ -41,11 +42,20 @@ def add_line_sums(
     if hashes.shape[0] < rows:
         raise ValueError("every table row needs its hash")
     for line in range(lines):
-        if lengths[line] < 0:
-            raise ValueError("negative line length")
+        if lengths[line] < 0 or lengths[line] > ids.shape[0] - total:
+            raise ValueError(f"lengths add up to more than the {ids.shape[0]} ids given")
         total += lengths[line]
     if total != ids.shape[0]:
         raise ValueError(f"lengths add up to {total} tokens, not the {ids.shape[0]} ids given")
+    for bucket, order, matrix, columns, count_columns in groups:
+        if bucket < 1 or <uint64_t>matrix.shape[0] < bucket or matrix.shape[1] != columns.shape[0]:
+            raise ValueError("a group's matrix needs `bucket` rows and a column per `columns`")
+        for c in range(columns.shape[0]):
+            if not 0 <= columns[c] < width:
+                raise ValueError(f"column {columns[c]} is outside `out`")
+        for c in range(count_columns.shape[0]):
+            if not 0 <= count_columns[c] < width:
+                raise ValueError(f"count column {count_columns[c]} is outside `out`")
     for i in range(total):
         if ids[i] < 0 or ids[i] >= rows:
             raise ValueError(f"id {ids[i]} is not a table row")

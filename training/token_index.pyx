@@ -16,6 +16,8 @@ from libc.string cimport memcmp
 from libcpp.string cimport string
 from libcpp.vector cimport vector
 
+import os
+
 import numpy as np
 
 
@@ -35,17 +37,23 @@ cdef bint _SPACE[256]
 for _c in range(256):
     _SPACE[_c] = _c == 32 or 9 <= _c <= 13 or 28 <= _c <= 31
 
-cdef uint64_t _FNV_OFFSET = 14695981039346656037ULL
 cdef uint64_t _FNV_PRIME = 1099511628211ULL
 cdef Py_ssize_t _EMPTY = -1
+# Tokens come from upstream text: a per-process random start, as Python's own str hash has, keeps
+# anyone from precomputing tokens that share a slot chain (hash flooding).
+cdef uint64_t _SEED = int.from_bytes(os.urandom(8), "little")
 
 
 cdef inline uint64_t _hash(const unsigned char* data, Py_ssize_t length) noexcept nogil:
-    cdef uint64_t h = _FNV_OFFSET
+    """FNV-1a from a secret start, then splitmix64's finaliser (every input bit reaches the low
+    bits that index the table)."""
+    cdef uint64_t h = 14695981039346656037ULL ^ _SEED
     cdef Py_ssize_t i
     for i in range(length):
         h = (h ^ data[i]) * _FNV_PRIME
-    return h ^ (h >> 29)  # FNV-1a's low bits alone index the table poorly: fold the high ones in
+    h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ULL
+    h = (h ^ (h >> 27)) * 0x94D049BB133111EBULL
+    return h ^ (h >> 31)
 
 
 @cython.final
@@ -94,7 +102,7 @@ cdef class TokenIndex:
                 j = (j + 1) & self._mask
             self._slots[j] = e
 
-    def get(self, str token, default=None):
+    def get(self, token, default=None):
         cdef Py_ssize_t length
         cdef const unsigned char* data = <const unsigned char*>PyUnicode_AsUTF8AndSize(
             token, &length
@@ -102,7 +110,7 @@ cdef class TokenIndex:
         cdef Py_ssize_t e = self._slots[self._slot(data, length, _hash(data, length))]
         return default if e == _EMPTY else self._entries[e].id
 
-    def __contains__(self, str token) -> bool:
+    def __contains__(self, token) -> bool:
         return self.get(token) is not None
 
     def update(self, pairs) -> None:
@@ -112,7 +120,7 @@ cdef class TokenIndex:
         cdef uint64_t h
         cdef Entry entry
         for token, token_id in pairs:
-            data = <const unsigned char*>PyUnicode_AsUTF8AndSize(<str?>token, &length)
+            data = <const unsigned char*>PyUnicode_AsUTF8AndSize(token, &length)
             h = _hash(data, length)
             j = self._slot(data, length, h)
             if self._slots[j] != _EMPTY:
@@ -145,7 +153,7 @@ cdef class TokenIndex:
         if isinstance(text, bytes):
             data, size = <const unsigned char*>PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text)
         else:
-            data = <const unsigned char*>PyUnicode_AsUTF8AndSize(<str?>text, &size)
+            data = <const unsigned char*>PyUnicode_AsUTF8AndSize(text, &size)
         cdef uint64_t h
         ids = np.empty(size // 2 + 1, dtype=np.intp)  # room for the most tokens a text can hold
         cdef Py_ssize_t[::1] out = ids

@@ -72,3 +72,28 @@ def test_lengths_that_do_not_add_up_to_the_ids_are_refused(model):
     out = np.zeros((2, table.shape[1]), np.float32)
     with pytest.raises(ValueError, match="add up"):
         add_line_sums(np.arange(3, dtype=np.intp), np.array([2, 2]), table, hashes, groups, out)
+
+
+def test_lengths_that_overflow_when_added_are_refused(model):
+    table, hashes, groups = model
+    out = np.zeros((3, table.shape[1]), np.float32)
+    lengths = np.array([2**62, 2**62, 2**62], np.intp)
+    with pytest.raises(ValueError, match="add up"):
+        add_line_sums(np.arange(0, dtype=np.intp), lengths, table, hashes, groups, out)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        lambda g: (g[0], g[1], g[2][:10], g[3], g[4]),  # fewer matrix rows than buckets
+        lambda g: (g[0], g[1], g[2], np.array([0]), g[4]),  # a column short
+        lambda g: (g[0], g[1], g[2], np.array([0, 6]), g[4]),  # a column outside `out`
+        lambda g: (g[0], g[1], g[2], g[3], np.array([-1])),  # a count column outside `out`
+    ],
+)
+def test_a_group_that_would_read_or_write_outside_its_arrays_is_refused(model, broken):
+    table, hashes, groups = model
+    out = np.zeros((1, table.shape[1]), np.float32)
+    ids, lengths = np.array([1, 2], np.intp), np.array([2], np.intp)
+    with pytest.raises(ValueError):
+        add_line_sums(ids, lengths, table, hashes, [broken(groups[0])], out)

@@ -92,3 +92,24 @@ def test_truncating_to_a_negative_size_is_refused():
     with pytest.raises(ValueError, match="-1"):
         index.truncate(-1)
     assert len(index) == 1
+
+
+def test_thousands_of_unseen_tokens_in_one_text_each_come_back_once():
+    words = [f"new{i}" for i in range(5_000)]
+    ids, new = TokenIndex().lookup(" ".join(words + words[::-1]), MISSING)
+    assert new == words
+    assert [new[MISSING - i] for i in ids.tolist()] == words + words[::-1]
+
+
+def test_str_subclasses_are_tokens_too():
+    class Token(str):
+        pass
+
+    index = TokenIndex()
+    index.update([(Token("vision"), 4)])
+    assert index.lookup(Token("vision other"), MISSING)[0].tolist() == [4, MISSING]
+
+
+def test_a_text_that_is_neither_str_nor_bytes_is_refused():
+    with pytest.raises(TypeError):
+        TokenIndex().lookup(bytearray(b"a b"), MISSING)
