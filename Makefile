@@ -62,4 +62,4 @@ bench-quick: install services-up
 	$(PY) -m bench --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts reports .bench build training/*.so training/*.cpp
+	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts reports .bench build training/*.so training/*.c training/*.cpp

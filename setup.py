@@ -10,5 +10,6 @@ setup(
     ext_modules=[
         Extension("training.token_index", ["training/token_index.pyx"], language="c++"),
         Extension("training.line_sums", ["training/line_sums.pyx"], language="c++"),
+        Extension("training.answers", ["training/answers.pyx"]),
     ]
 )

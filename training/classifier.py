@@ -7,7 +7,7 @@ defines every token's rows, and a test holds the two to the same numbers.
 """
 
 from collections.abc import Sequence
-from itertools import chain, repeat
+from itertools import chain
 from math import inf
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import fasttext.FastText
 import numpy as np
 
 from schemas.tags import APPROVED_TAGS
+from training.answers import answers
 from training.batch_predict import BatchPredictor
 from training.text import (
     DESCRIPTION,
@@ -155,12 +156,7 @@ class Classifier:
         return (probabilities[:events] + w * probabilities[events:]) / (1 + w)
 
     def _answers(self, probabilities: np.ndarray) -> list[Prediction]:
-        """The dicts are built by C-level map/zip: cheaper than a dict call per row."""
-        best = probabilities.argmax(axis=1).tolist()
-        rows = probabilities.tolist()
-        labels = self.labels
-        dicts = map(dict, map(zip, repeat(labels), rows))
-        return [(labels[i], row[i], d) for i, row, d in zip(best, rows, dicts, strict=True)]
+        return answers(np.ascontiguousarray(probabilities, np.float32), self.labels)
 
 
 def _concatenated_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
