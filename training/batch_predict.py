@@ -186,9 +186,13 @@ class BatchPredictor:
         self._hashes = np.zeros(0, np.int64)
         self._add(sorted(vocabulary))
         self._groups = _bucket_groups(self._members, self._nlabels)
-        self._losses: dict[str, list[int]] = {}
+        by_loss: dict[str, list[int]] = {}
         for k, member in enumerate(self._members):
-            self._losses.setdefault(member.loss, []).append(k)
+            by_loss.setdefault(member.loss, []).append(k)
+        # Members per loss; one loss (the usual case) takes them all, as a view rather than a copy.
+        self._losses = [
+            (loss, ks if len(by_loss) > 1 else slice(None)) for loss, ks in by_loss.items()
+        ]
         self.eos_id: int = self._index.get(EOS)
         self._index.update(zip(skipped, repeat(_SKIPPED)))
         if line_end is not None:
@@ -270,12 +274,9 @@ class BatchPredictor:
         # Per member, the mean over its rows: the sums scaled by 1 / count, as fastText scales.
         per_member = scores.reshape(len(lengths), len(self._members), self._nlabels)
         per_member *= (np.float32(1.0) / np.maximum(counts, 1))[:, :, None]
-        if len(self._losses) == 1:  # the usual case: no copy of a member subset
-            total = _probabilities(self._members[0].loss, per_member).sum(axis=1)
-        else:
-            total = np.zeros((len(lengths), self._nlabels), np.float32)
-            for loss, members in self._losses.items():
-                total += _probabilities(loss, per_member[:, members]).sum(axis=1)
+        total = np.zeros((len(lengths), self._nlabels), np.float32)
+        for loss, members in self._losses:
+            total += _probabilities(loss, per_member[:, members]).sum(axis=1)
         return self._average(total)
 
     def predict_each(self, lines: Sequence[Sequence[str]]) -> np.ndarray:

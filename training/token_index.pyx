@@ -102,6 +102,23 @@ cdef class TokenIndex:
                 j = (j + 1) & self._mask
             self._slots[j] = e
 
+    cdef void _set(
+        self, const unsigned char* data, Py_ssize_t length, uint64_t h, Py_ssize_t token_id
+    ) except *:
+        """Give the token `token_id`: a token already held keeps its place, takes the id."""
+        cdef Py_ssize_t j = self._slot(data, length, h)
+        cdef Entry entry
+        if self._slots[j] != _EMPTY:
+            self._entries[self._slots[j]].id = token_id
+            return
+        entry.hash, entry.offset, entry.length = h, self._arena.size(), length
+        entry.id = token_id
+        self._arena.append(<const char*>data, length)
+        self._slots[j] = self._entries.size()
+        self._entries.push_back(entry)
+        if 2 * self._entries.size() > self._slots.size():
+            self._rehash(2 * self._slots.size())
+
     def get(self, token, default=None):
         cdef Py_ssize_t length
         cdef const unsigned char* data = <const unsigned char*>PyUnicode_AsUTF8AndSize(
@@ -115,24 +132,11 @@ cdef class TokenIndex:
 
     def update(self, pairs) -> None:
         """Set each (token, id) of `pairs`; a token already held keeps its place, takes the id."""
-        cdef Py_ssize_t length, j
+        cdef Py_ssize_t length
         cdef const unsigned char* data
-        cdef uint64_t h
-        cdef Entry entry
         for token, token_id in pairs:
             data = <const unsigned char*>PyUnicode_AsUTF8AndSize(token, &length)
-            h = _hash(data, length)
-            j = self._slot(data, length, h)
-            if self._slots[j] != _EMPTY:
-                self._entries[self._slots[j]].id = token_id
-                continue
-            entry.hash, entry.offset, entry.length = h, self._arena.size(), length
-            entry.id = token_id
-            self._arena.append(<const char*>data, length)
-            self._slots[j] = self._entries.size()
-            self._entries.push_back(entry)
-            if 2 * self._entries.size() > self._slots.size():
-                self._rehash(2 * self._slots.size())
+            self._set(data, length, _hash(data, length), token_id)
 
     def truncate(self, Py_ssize_t entries) -> None:
         """Keep the first `entries` entries only."""
@@ -148,7 +152,7 @@ cdef class TokenIndex:
         """Ids of the tokens of `text` (str, or bytes in UTF-8; split where str.split() splits
         ASCII text), and the tokens not held, each once, in order of first appearance (as str):
         the k-th of those reads `missing - k`."""
-        cdef Py_ssize_t size, i = 0, start, k = 0, e, j, n
+        cdef Py_ssize_t size, i = 0, start, k = 0, e, n
         cdef const unsigned char* data
         if isinstance(text, bytes):
             data, size = <const unsigned char*>PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text)
@@ -174,13 +178,13 @@ cdef class TokenIndex:
             else:
                 if fresh is None:
                     fresh = TokenIndex()
-                j = fresh._slot(data + start, i - start, h)
-                if fresh._slots[j] == _EMPTY:
+                e = fresh._slots[fresh._slot(data + start, i - start, h)]
+                if e == _EMPTY:
                     n = len(new)
                     new.append(PyUnicode_DecodeUTF8(<const char*>data + start, i - start, NULL))
-                    fresh.update(((new[n], n),))
+                    fresh._set(data + start, i - start, h, n)
                     out[k] = missing - n
                 else:
-                    out[k] = missing - fresh._entries[fresh._slots[j]].id
+                    out[k] = missing - fresh._entries[e].id
             k += 1
         return ids[:k], new
