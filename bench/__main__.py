@@ -125,7 +125,8 @@ def step_stages(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
         "events": result["events"],
         "timer_overhead_us": result["timer_overhead_us"],
         "batch": cfg.batch,
-        "note": "per-event stages timed per call; predict, normalise_predict, dedup and pipeline "
+        "note": "per-event stages timed per call; normalise_fingerprint, predict, "
+        "normalise_predict, dedup and pipeline "
         f"per batch of {cfg.batch}, amortised per event (percentiles over batches); predict_one "
         "is a batch of one event",
         "predict_new_tokens_us": result["predict_new_tokens_us"],

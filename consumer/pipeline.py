@@ -17,7 +17,7 @@ from schemas.events import RawContentEvent
 from schemas.topics import Topics
 from training.artifact import Artifact
 from training.classifier import Prediction
-from training.text import normalised_fields
+from training.text import normalised_fields, normalised_fields_batch
 
 log = logging.getLogger(__name__)
 
@@ -69,21 +69,24 @@ class Pipeline:
         """Raises `redis.RedisError` before producing anything if the dedup check fails."""
         consumed_at = datetime.now(UTC)
         outputs: list[Output] = []
+        decoded = []
+        for record in records:
+            try:
+                decoded.append((record, codec.decode(record.value(), self._max_bytes)))
+            except codec.DecodeError as error:
+                outputs.append(self._dead_letter(record, error, consumed_at))
+            except Exception as exc:  # never crash on input
+                outputs.append(self._unexpected(record, exc, consumed_at))
         valid = []
         fingerprints: list[str] = []
         ids: list[str] = []
-        for record in records:
-            try:
-                event = codec.decode(record.value(), self._max_bytes)
-                title, description, fp = normalised_fields(
-                    event.title, event.description, event.url
-                )
-            except codec.DecodeError as error:
-                outputs.append(self._dead_letter(record, error, consumed_at))
+        for (record, event), normalised in zip(
+            decoded, self._normalise([event for _, event in decoded]), strict=True
+        ):
+            if isinstance(normalised, Exception):
+                outputs.append(self._unexpected(record, normalised, consumed_at))
                 continue
-            except Exception as exc:  # never crash on input
-                outputs.append(self._unexpected(record, exc, consumed_at))
-                continue
+            title, description, fp = normalised
             valid.append((record, event, title, description))
             fingerprints.append(fp)
             ids.append(str(event.id))
@@ -154,6 +157,23 @@ class Pipeline:
         )
         topic = self._topics.tagged if route == "tagged" else self._topics.review
         return Output(topic, key, value, route, tag)
+
+    def _normalise(
+        self, events: Sequence[RawContentEvent]
+    ) -> list[tuple[str, str, str] | Exception]:
+        """The batch's normalised fields and fingerprints in one pass; should it fail, one event at
+        a time, so only an event that breaks it is dead-lettered."""
+        try:
+            return list(normalised_fields_batch([(e.title, e.description, e.url) for e in events]))
+        except Exception:
+            log.warning("batch normalisation failed; one event at a time", exc_info=True)
+        results: list[tuple[str, str, str] | Exception] = []
+        for e in events:
+            try:
+                results.append(normalised_fields(e.title, e.description, e.url))
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     def _classify(self, fields: Sequence[tuple[str, str]]) -> list[Prediction | Exception]:
         """One model call for the batch's normalised (title, description) pairs; should it fail,

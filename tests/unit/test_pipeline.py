@@ -104,6 +104,27 @@ def test_unexpected_error_on_one_event_dead_letters_it_and_keeps_the_rest(pipeli
     assert json.loads(outs[0].value)["error"]["code"] == "processing_error"
 
 
+def test_an_event_that_breaks_batch_normalisation_alone_is_dead_lettered(pipeline, monkeypatch):
+    import consumer.pipeline as module
+
+    p, _ = pipeline
+    real = module.normalised_fields
+
+    def breaks_on_explode(title, description, url=None):
+        if "explode" in title:
+            raise RuntimeError("boom")
+        return real(title, description, url)
+
+    def batch_fails(events):
+        raise RuntimeError("batch boom")
+
+    monkeypatch.setattr(module, "normalised_fields_batch", batch_fails)
+    monkeypatch.setattr(module, "normalised_fields", breaks_on_explode)
+    outs = p.process([FakeRecord(_event(1, "explode now"), 0), FakeRecord(_event(2), 1)])
+    assert [o.topic for o in outs] == [T.dead_letter, T.tagged]
+    assert json.loads(outs[0].value)["error"]["code"] == "processing_error"
+
+
 def test_a_batch_is_classified_in_one_model_call_without_its_duplicates(pipeline, monkeypatch):
     p, _ = pipeline
     real, calls = p._predict, []

@@ -7,6 +7,8 @@ from training.text import (
     model_tokens,
     normalise_text,
     normalised_batch_utf8,
+    normalised_fields,
+    normalised_fields_batch,
     views_normalised,
 )
 from training.token_index import TokenIndex
@@ -94,6 +96,19 @@ def test_a_batch_tokenises_every_text_as_normalise_text_does(dataset_path: str):
     # The model splits in C, on ASCII whitespace only: normalised text holds no other.
     ids, new = TokenIndex().lookup(normalised_batch_utf8(texts), -2)
     assert [new[-2 - i] for i in ids.tolist()] == expected
+
+
+def test_a_batch_gives_every_event_its_normalised_fields_and_fingerprint(dataset_path: str):
+    from training.data import load
+
+    rng = random.Random(1)
+    events = [(e.title, e.description, None) for e in load(dataset_path).examples]
+
+    def tricky() -> str:
+        return "".join(rng.choices(_TRICKY, k=rng.randint(0, 12)))
+
+    events += [(tricky(), tricky(), url) for url in [None, "https://Example.org/Page/", ""] * 2_000]
+    assert normalised_fields_batch(events) == [normalised_fields(*e) for e in events]
 
 
 def test_texts_in_a_batch_do_not_affect_each_other():
