@@ -84,19 +84,20 @@ print(json.dumps(statistics.median(times)))
 """
 
 
-def _build_extensions(tree: Path) -> None:
-    """Compile a revision's Cython modules in its own tree, as `pip install -e` does in this one."""
-    if not (tree / "setup.py").exists():
-        return
+def _python(argv: list[str], cwd: Path, what: str) -> str:
+    """stdout of `python argv...` in `cwd`; its stderr's tail in the error if it fails."""
     out = subprocess.run(
-        [sys.executable, "setup.py", "build_ext", "--inplace"],
-        cwd=tree,
-        capture_output=True,
-        text=True,
-        check=False,
+        [sys.executable, *argv], cwd=cwd, capture_output=True, text=True, check=False
     )
     if out.returncode:
-        raise infra.BenchError(f"building {tree}'s extensions failed:\n{out.stderr[-3000:]}")
+        raise infra.BenchError(f"{what} failed:\n{out.stderr[-3000:]}")
+    return out.stdout
+
+
+def _build_extensions(tree: Path) -> None:
+    """Compile a revision's Cython modules in its own tree, as `pip install -e` does in this one."""
+    if (tree / "setup.py").exists():
+        _python(["setup.py", "build_ext", "--inplace"], tree, f"building {tree}'s extensions")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,16 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.rounds):
                 for name, tree in ((args.rev, other), ("this tree", ROOT)):
                     argv = [str(tree), args.measure, infra.dataset(), model_dir]
-                    out = subprocess.run(
-                        [sys.executable, "-c", _MEASURE, *argv],
-                        cwd=ROOT,
-                        capture_output=True,
-                        text=True,
-                        check=False,
-                    )
-                    if out.returncode:
-                        raise infra.BenchError(f"measuring {name} failed:\n{out.stderr[-3000:]}")
-                    results[name].append(json.loads(out.stdout))
+                    out = _python(["-c", _MEASURE, *argv], ROOT, f"measuring {name}")
+                    results[name].append(json.loads(out))
         finally:
             subprocess.run(
                 ["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, check=False
