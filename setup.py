@@ -1,6 +1,6 @@
 """The compiled modules only (the stable way to declare them); everything else is in pyproject.toml.
 
-training/*.pyx are compiled at install time, as fastText is (its PyPI release is a source
+inference/*.pyx are compiled at install time, as fastText is (its PyPI release is a source
 distribution): `pip install -e .` builds them in place.
 """
 
@@ -8,8 +8,8 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("training.token_index", ["training/token_index.pyx"], language="c++"),
-        Extension("training.line_sums", ["training/line_sums.pyx"], language="c++"),
-        Extension("training.answers", ["training/answers.pyx"]),
+        Extension("inference.token_index", ["inference/token_index.pyx"], language="c++"),
+        Extension("inference.line_sums", ["inference/line_sums.pyx"], language="c++"),
+        Extension("inference.answers", ["inference/answers.pyx"]),
     ]
 )

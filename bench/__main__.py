@@ -90,7 +90,7 @@ class Config:
 
 def ensure_model(cfg: Config) -> Any:
     """The artifact at MODEL_DIR, loaded as the service loads it; trained first if unusable."""
-    from training.artifact import ArtifactError, load_artifact
+    from inference.artifact import ArtifactError, load_artifact
 
     try:
         return load_artifact(cfg.model_dir)
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = Config.build(args)
     started = time.monotonic()
-    from consumer.replay import generate_events
+    from loadgen.replay import generate_events
     from training.data import load
 
     artifact = ensure_model(cfg)

@@ -1,13 +1,16 @@
 """Paired in-process comparison of this tree against another git revision.
 
-`python -m bench.compare REV [--measure predict|normalise_predict|one_event|pipeline] [--rounds 3]`
-(predict: from normalised fields, as the service calls it; normalise_predict: from raw fields;
-one_event: a batch of one; pipeline: `Pipeline.process` without the Redis round trip.)
+`python -m bench.compare REV [--measure predict|normalise_predict|one_event|pipeline] [--rounds 3]
+[--against REV2]` (predict: from normalised fields, as the service calls it; normalise_predict: from
+raw fields; one_event: a batch of one; pipeline: `Pipeline.process` without the Redis round trip).
+`--against REV2` measures REV2 in place of this tree: how the gain of one past change is
+reproduced, e.g. the commit that brought in a compiled module against its parent.
 
 Machines drift by more than the changes worth measuring, so each round runs the same measurement
 in a fresh interpreter for REV (a temporary git worktree) and for this tree, back to back, and the
 medians are compared: one ratio from one run. All use this tree's model artifact (MODEL_DIR) and
-the same bench-style events (`consumer.replay.generate_events`, seed 7).
+the same bench-style events (`loadgen.replay.generate_events`, seed 7). Revisions from before
+the runtime package (`inference/`) are measured through their own layout.
 """
 
 import argparse
@@ -25,22 +28,29 @@ ROOT = infra.ROOT
 
 # Runs with `sys.argv[1]` (a source tree) first on the path; prints the median µs per event.
 _MEASURE = r"""
-import json, statistics, sys, time
-sys.path.insert(0, sys.argv[1])
-from consumer.replay import generate_events
-from training.artifact import load_artifact
+import json, os, statistics, sys, time
+tree = sys.argv[1]
+sys.path[:] = [tree] + [p for p in sys.path if p not in ("", os.getcwd())]
+# Revisions before the runtime package (inference/) kept the model code in training/ and the load
+# generator in consumer/; pick by the tree's own layout, never by what happens to import.
+if os.path.isdir(os.path.join(tree, "inference")):
+    from inference.artifact import load_artifact
+    from inference.text import normalise_text
+    from loadgen.replay import generate_events
+else:
+    from consumer.replay import generate_events
+    from training.artifact import load_artifact
+    from training.text import normalise_text
 from training.data import load
 
 tree, measure, dataset, model_dir = sys.argv[1:5]
 artifact = load_artifact(model_dir)
 events = list(generate_events(load(dataset).examples, 20_000, 0.0, 7, "c"))
 if measure == "one_event":
-    from training.text import normalise_text
     pairs = [(normalise_text(e["title"]), normalise_text(e["description"])) for e in events[:2000]]
     calls = [[p] for p in pairs]
     run, per = artifact.classifier.predict_normalised, 1
 elif measure == "predict":
-    from training.text import normalise_text
     pairs = [(normalise_text(e["title"]), normalise_text(e["description"])) for e in events]
     calls = [pairs[k : k + 1000] for k in range(0, len(pairs), 1000)]
     run, per = artifact.classifier.predict_normalised, 1000
@@ -95,9 +105,13 @@ def _python(argv: list[str], cwd: Path, what: str) -> str:
 
 
 def _build_extensions(tree: Path) -> None:
-    """Compile a revision's Cython modules in its own tree, as `pip install -e` does in this one."""
+    """Compile a revision's Cython modules in its own tree, as `pip install -e` does in this one
+    (declared in setup.py, or in early revisions in pyproject.toml's ext-modules table)."""
     if (tree / "setup.py").exists():
         _python(["setup.py", "build_ext", "--inplace"], tree, f"building {tree}'s extensions")
+    elif "ext-modules" in (tree / "pyproject.toml").read_text():
+        build = ["-c", "from setuptools import setup; setup()", "build_ext", "--inplace"]
+        _python(build, tree, f"building {tree}'s extensions")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,30 +120,39 @@ def main(argv: list[str] | None = None) -> int:
     measures = ("predict", "normalise_predict", "one_event", "pipeline")
     parser.add_argument("--measure", choices=measures, default="pipeline")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--against", help="a revision to measure in place of this tree")
     args = parser.parse_args(argv)
     model_dir = str(Settings().model_dir.resolve())
+    name = args.against or "this tree"
     with tempfile.TemporaryDirectory() as tmp:
-        other = Path(tmp) / "tree"
-        subprocess.run(
-            ["git", "worktree", "add", "-q", "--detach", str(other), args.rev], cwd=ROOT, check=True
-        )
+        worktrees = []
         try:
-            _build_extensions(ROOT)  # this tree's compiled modules may predate its .pyx files
-            _build_extensions(other)
-            results: dict[str, list[float]] = {args.rev: [], "this tree": []}
+            trees = []
+            for i, rev in enumerate([args.rev, args.against]):
+                if rev is None:
+                    trees.append(ROOT)
+                    continue
+                path = Path(tmp) / f"tree{i}"
+                git = ["git", "worktree", "add", "-q", "--detach", str(path), rev]
+                subprocess.run(git, cwd=ROOT, check=True)
+                worktrees.append(path)
+                trees.append(path)
+            for tree in trees:  # this tree's compiled modules may predate its .pyx files
+                _build_extensions(tree)
+            results: dict[str, list[float]] = {args.rev: [], name: []}
             for _ in range(args.rounds):
-                for name, tree in ((args.rev, other), ("this tree", ROOT)):
+                for label, tree in zip((args.rev, name), trees, strict=True):
                     argv = [str(tree), args.measure, infra.dataset(), model_dir]
-                    out = _python(["-c", _MEASURE, *argv], ROOT, f"measuring {name}")
-                    results[name].append(json.loads(out))
+                    out = _python(["-c", _MEASURE, *argv], ROOT, f"measuring {label}")
+                    results[label].append(json.loads(out))
         finally:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, check=False
-            )
+            for path in worktrees:
+                git = ["git", "worktree", "remove", "--force", str(path)]
+                subprocess.run(git, cwd=ROOT, check=False)
     before, after = (statistics.median(v) for v in results.values())
     print(
         f"{args.measure}, µs per event (median of {args.rounds} runs each): "
-        f"{args.rev} {before:.2f}, this tree {after:.2f}, ratio {before / after:.2f}x"
+        f"{args.rev} {before:.2f}, {name} {after:.2f}, ratio {before / after:.2f}x"
     )
     print(json.dumps(results))
     return 0

@@ -21,10 +21,10 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from consumer import config as consumer_config
-from consumer import replay
 from consumer.kafka import common_config
 from consumer.metrics import scrape, total
 from consumer.topics import ensure_topics
+from loadgen import replay
 from schemas.topics import DEFAULT_TOPICS, Topics
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from typing import Any
 
 from bench import infra
 from bench.stats import summarize
-from consumer import replay
+from loadgen import replay
 
 
 def run(

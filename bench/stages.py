@@ -6,7 +6,8 @@ Each per-event stage is timed around every single call (perf_counter_ns), so its
 batch and amortised per event (batch time / batch size); their percentiles are over batches.
 `predict` starts from the normalised fields (model views + both members), `normalise_predict` from
 the raw ones; `predict_one` is a batch of one event, and `predict_new_tokens` a batch whose every
-token is new to the cache.
+token is new to the cache. `predict_reference` answers the same batches through fastText's own
+per-line call (`inference.predictor.ReferencePredictor`): what the compiled batch path saves.
 """
 
 import time
@@ -25,9 +26,9 @@ from consumer.config import Settings
 from consumer.dedup import Deduplicator
 from consumer.metrics import Metrics
 from consumer.pipeline import Pipeline
+from inference.artifact import Artifact
+from inference.text import normalised_fields_batch
 from schemas.topics import DEFAULT_TOPICS
-from training.artifact import Artifact
-from training.text import normalised_fields_batch
 
 SETTINGS = Settings()  # the service's own limits and retention
 
@@ -117,6 +118,7 @@ def run(
             "decode_validate",
             "normalise_fingerprint",
             "predict",
+            "predict_reference",
             "predict_one",
             "normalise_predict",
             "dedup",
@@ -133,6 +135,7 @@ def run(
         artifact, pipeline_dedup, DEFAULT_TOPICS, Metrics(), SETTINGS.max_message_bytes
     )
     classifier = artifact.classifier
+    reference = classifier.reference()
     try:
         for start in range(0, len(values), batch):
             chunk = values[start : start + batch]
@@ -147,6 +150,8 @@ def run(
             pairs = [(n[0], n[1]) for n in normalised]
             [predictions], t = time_batches(classifier.predict_normalised, pairs, len(pairs))
             times["predict"] += t
+            _, t = time_batches(reference.predict_normalised, pairs, len(pairs))
+            times["predict_reference"] += t
             _, t = time_each(lambda pair: classifier.predict_normalised([pair]), pairs[:50])
             times["predict_one"] += t
             _, t = time_batches(

@@ -17,7 +17,7 @@ from consumer.kafka import consumer_config, producer_config
 from consumer.metrics import Metrics
 from consumer.pipeline import Pipeline
 from consumer.service import FatalError, Service
-from training.artifact import ArtifactError, load_artifact
+from inference.artifact import ArtifactError, load_artifact
 
 log = logging.getLogger("consumer")
 
@@ -37,7 +37,7 @@ def run_worker(settings: Settings) -> int:
     metrics.model_info.info(
         {
             "version": artifact.version,
-            "created_at": str(artifact.metadata.get("created_at", "")),
+            "created_at": artifact.meta.created_at,
         }
     )
     metrics.model_threshold.set(artifact.threshold)

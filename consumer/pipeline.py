@@ -13,11 +13,11 @@ from typing import Protocol
 
 from consumer import codec
 from consumer.metrics import Metrics, observe_amortised
+from inference.artifact import Artifact
+from inference.predictor import Prediction, Predictor
+from inference.text import normalised_fields, normalised_fields_batch
 from schemas.events import RawContentEvent
 from schemas.topics import Topics
-from training.artifact import Artifact
-from training.classifier import Prediction
-from training.text import normalised_fields, normalised_fields_batch
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,11 @@ class Pipeline:
         topics: Topics,
         metrics: Metrics,
         max_message_bytes: int,
+        predictor: Predictor | None = None,
     ) -> None:
-        self._predict = artifact.classifier.predict_normalised
+        """:param predictor: answers in place of the artifact's own classifier (the same models
+        through another `Predictor`, e.g. the reference one in a benchmark)."""
+        self._predict = (predictor or artifact.classifier).predict_normalised
         self._threshold = artifact.threshold
         self._version = artifact.version
         self._dedup = dedup

@@ -1,10 +1,12 @@
-"""`python -m schemas export DIR`: write one JSON Schema file per event model."""
+"""`python -m schemas export DIR`: write one JSON Schema file per record model (each topic's, and
+the model artifact's metadata)."""
 
 import argparse
 import json
 import sys
 from pathlib import Path
 
+from schemas.artifact import ArtifactMetadata
 from schemas.events import ClassifiedEvent, DeadLetterEvent, DuplicateEvent, RawContentEvent
 from schemas.topics import DEFAULT_TOPICS
 
@@ -13,6 +15,7 @@ EXPORTS = {
     "classified-event": (ClassifiedEvent, [DEFAULT_TOPICS.tagged, DEFAULT_TOPICS.review]),
     "duplicate-event": (DuplicateEvent, [DEFAULT_TOPICS.duplicate]),
     "dead-letter-event": (DeadLetterEvent, [DEFAULT_TOPICS.dead_letter]),
+    "artifact-metadata": (ArtifactMetadata, []),
 }
 
 

@@ -33,6 +33,6 @@ def trained_artifact(tmp_path_factory: pytest.TempPathFactory, dataset_path: str
 @pytest.fixture(scope="session")
 def artifact(trained_artifact: Path):
     """That artifact loaded once, through the service's loader; tests read it, never change it."""
-    from training.artifact import load_artifact
+    from inference.artifact import load_artifact
 
     return load_artifact(trained_artifact)

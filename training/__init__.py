@@ -1,5 +1,5 @@
 """Training: labelled CSV → validated data → fastText model → calibrated, versioned artifact.
 
-Kept import-light: the consumer imports `training.text` and `training.artifact` and must not pull in
-scikit-learn or matplotlib.
+What serving needs of the model (normalisation, the classifier, the artifact format and its loader)
+lives in `inference`; training imports it from there, never the other way round.
 """

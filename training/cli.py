@@ -63,7 +63,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from training.artifact import load_artifact
+    from inference.artifact import load_artifact
     from training.data import load
     from training.evaluate import evaluate_examples, public, write_plots
 
@@ -78,7 +78,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from training.artifact import load_artifact
+    from inference.artifact import load_artifact
 
     artifact = load_artifact(args.model)
     tag, confidence, probs = artifact.classifier.predict(args.title, args.description)
@@ -100,7 +100,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     """Exit 0 only for an artifact the service would load (checksums, labels, format)."""
-    from training.artifact import load_artifact
+    from inference.artifact import load_artifact
 
     artifact = load_artifact(args.model)
     print(json.dumps({"model": str(args.model), "version": artifact.version}))
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from training.artifact import ArtifactError
+        from inference.artifact import ArtifactError
 
         if isinstance(exc, ArtifactError):
             print(f"error: {exc}", file=sys.stderr)

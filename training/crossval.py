@@ -8,7 +8,7 @@ from typing import Any
 from sklearn.metrics import f1_score
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
-from training.classifier import Prediction
+from inference.classifier import Prediction
 from training.config import TrainConfig
 from training.data import Dataset, Example
 from training.fit import fit_classifier

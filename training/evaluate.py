@@ -6,11 +6,11 @@ from typing import Any
 
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+from inference.classifier import Classifier
+from inference.text import normalise_text
 from schemas.tags import APPROVED_TAGS
 from training.calibrate import precision_coverage_curve, selective_at
-from training.classifier import Classifier
 from training.data import Example
-from training.text import normalise_text
 
 
 def _is_short(e: Example) -> bool:

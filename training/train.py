@@ -8,13 +8,14 @@ from typing import Any
 
 from sklearn.model_selection import train_test_split
 
-from training.artifact import load_artifact, write_artifact
+from inference.artifact import load_artifact
 from training.calibrate import calibrate_threshold, selective_at
 from training.config import TrainConfig
 from training.crossval import out_of_fold
 from training.data import Dataset, Example
 from training.evaluate import evaluate_examples
 from training.fit import fit_all, fit_classifier
+from training.write import write_artifact
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from training.answers import answers
+from inference.answers import answers
 
 LABELS = ("natural-language-processing", "computer-vision", "mlops", "other")
 

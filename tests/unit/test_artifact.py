@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from schemas.tags import APPROVED_TAGS
-from training.artifact import (
+from inference.artifact import (
     ArtifactError,
     content_version,
     file_sha256,
     load_artifact,
-    write_artifact,
 )
+from schemas.tags import APPROVED_TAGS
+from training.write import write_artifact
 
 
 @pytest.fixture

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from training.batch_predict import BatchPredictor, fasttext_hash
-from training.classifier import LABEL_PREFIX, Classifier
+from inference.batch_predict import BatchPredictor, fasttext_hash
+from inference.classifier import LABEL_PREFIX, Classifier
+from inference.text import model_tokens, normalise_text, views_normalised
 from training.config import FastTextParams
 from training.data import load
 from training.fit import fit
-from training.text import model_tokens, normalise_text, views_normalised
 
 ODD_TEXTS = [
     ("Totally unseen zzqx wörds", "naïve café — “quoted” 日本語 text, ünïcode ẞ"),

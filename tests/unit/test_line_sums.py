@@ -4,8 +4,8 @@ outside the table (it runs without bounds checks)."""
 import numpy as np
 import pytest
 
-from training.batch_predict import fasttext_hash
-from training.line_sums import add_line_sums
+from inference.batch_predict import fasttext_hash
+from inference.line_sums import add_line_sums
 
 MULTIPLIER = 116049371
 

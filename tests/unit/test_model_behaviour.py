@@ -2,7 +2,7 @@
 
 import pytest
 
-from training.artifact import Artifact
+from inference.artifact import Artifact
 
 
 @pytest.mark.parametrize(

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from collections.abc import Sequence
 
@@ -54,9 +55,7 @@ def test_confident_prediction_goes_to_tagged_topic(pipeline):
 
 
 def test_low_confidence_prediction_goes_to_review_topic(artifact):
-    strict = artifact.__class__(
-        artifact.path, {**artifact.metadata, "threshold": 1.0}, artifact.classifier
-    )
+    strict = dataclasses.replace(artifact, meta=artifact.meta.model_copy(update={"threshold": 1.0}))
     p = Pipeline(strict, MemoryDedup(), T, Metrics(), 100_000)
     [out] = p.process([FakeRecord(_event(1, "something", "vague"))])
     assert out.topic == T.review

@@ -190,7 +190,7 @@ def test_record_that_slips_in_during_an_outage_is_kept_not_skipped(parts):
     dedup.down = True
     consumer.queue = [Message(0)]
     service.step()
-    service._next_redis_try = float("inf")
+    service.outage.next_try = float("inf")
     consumer.queue = [Message(1)]
     pause = consumer.pause
     consumer.pause = lambda parts: None  # fetched before the pause took effect
@@ -198,7 +198,7 @@ def test_record_that_slips_in_during_an_outage_is_kept_not_skipped(parts):
     service.step()
     consumer.pause = pause
     dedup.down = False
-    service._next_redis_try = 0.0
+    service.outage.next_try = 0.0
     for _ in range(3):
         service.step()
     assert [json.loads(m.value())["id"] for m in producer.delivered] == ["e0-0", "e0-1"]

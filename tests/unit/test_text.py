@@ -1,6 +1,6 @@
 import random
 
-from training.text import (
+from inference.text import (
     FIELD_END,
     batch_utf8,
     fingerprint,
@@ -11,7 +11,7 @@ from training.text import (
     normalised_fields_batch,
     views_normalised,
 )
-from training.token_index import TokenIndex
+from inference.token_index import TokenIndex
 
 
 def test_normalise_lowercases_and_strips_punctuation():

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from training.token_index import TokenIndex
+from inference.token_index import TokenIndex
 
 MISSING = -2
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from training.classifier import Classifier
+from inference.classifier import Classifier
 from training.config import FastTextParams, TrainConfig
 from training.data import Example, load
 from training.fit import fit, training_lines

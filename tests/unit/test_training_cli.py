@@ -86,7 +86,7 @@ def test_threshold_reaches_target_precision_on_out_of_fold_predictions_of_every_
 def test_tune_writes_the_best_config_and_a_loadable_artifact(
     dataset_path: str, tmp_path: Path, capsys
 ):
-    from training.artifact import load_artifact
+    from inference.artifact import load_artifact
     from training.config import TrainConfig
 
     out_dir = tmp_path / "tuned"

@@ -2,9 +2,8 @@
 # distutils: language = c++
 """Token -> table id for a whole batch's text in one pass over its UTF-8 bytes.
 
-Splitting a batch's text into Python strings and looking each up in a dict cost ~90 ns per token
-(2.3 of 6.5 µs per event of batched normalise + predict); here ~20 ns. The text's buffer is scanned
-in place, each token looked up in an open-addressing table whose keys live in one byte arena, and
+Splitting a batch's text into Python strings and looking each up in a dict builds an object per
+token; here the text's buffer is scanned in place, each token looked up in an open-addressing table whose keys live in one byte arena, and
 only tokens never seen before become Python strings.
 """
 

@@ -1,6 +1,6 @@
 """Load generator: publish a CSV's rows, or synthetic variations of them, as raw-content events.
 
-`python -m consumer.replay --csv data.csv` replays the data set once; `--count 200000 --rate 5000
+`python -m loadgen.replay --csv data.csv` replays the data set once; `--count 200000 --rate 5000
 --duplicates 0.1` publishes varied events (mostly new fingerprints, a share of near-duplicates that
 differ only in case, spacing or punctuation) at a fixed open-loop rate.
 """
@@ -118,7 +118,7 @@ def publish(
 
 def main(argv: list[str] | None = None) -> int:
     settings = Settings()
-    parser = argparse.ArgumentParser(prog="python -m consumer.replay", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m loadgen.replay", description=__doc__)
     parser.add_argument("--csv", default=None, help="CSV path or URL (default: $DATASET_LOC)")
     parser.add_argument("--bootstrap", default=settings.kafka_bootstrap_servers)
     parser.add_argument("--topic", default=settings.topic_input)

@@ -1,15 +1,15 @@
 """fastText inference for a whole batch in a few array operations, with fastText's numbers.
 
 fastText's Python binding answers one line per call, and its multi-line call loops over the same
-per-line C++ (string streams, a std::string per token, Python tuples per label): about 4 µs per
-member for a 20-token event here. A supervised fastText model is a bag of rows, though: the hidden
+per-line C++ (string streams, a std::string per token, Python tuples per label) for every member.
+A supervised fastText model is a bag of rows, though: the hidden
 vector is the mean of the input-matrix rows of a line's tokens (a word's own row plus its character
 n-gram rows) and of its word n-gram buckets; the probabilities are a sigmoid or softmax of the
 output matrix times that vector. That product is linear, so each row can be multiplied by the output
 matrix first: each distinct token's rows are summed and projected once (fastText itself names the
 rows) and cached, as are the bucket rows, one score per label instead of `dim` numbers. A batch then
-costs one hash-table lookup per token (`training.token_index`), one pass over its lines adding
-their rows (`training.line_sums`, both in C) and a fixed number of array operations, whatever its
+costs one hash-table lookup per token (`inference.token_index`), one pass over its lines adding
+their rows (`inference.line_sums`, both in C) and a fixed number of array operations, whatever its
 size. The arithmetic is fastText's (its sigmoid lookup table, its +1e-5, float32 sums), but
 projecting and adding a token's rows before the line's changes the order of float32 operations:
 equal to rounding, except that a score landing on an edge of the sigmoid table's bins (1/32 wide)
@@ -26,8 +26,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import sparse
 
-from training.line_sums import add_line_sums
-from training.token_index import TokenIndex
+from inference.line_sums import add_line_sums
+from inference.token_index import TokenIndex
 
 EOS = "</s>"
 _EOS_LINE = (EOS,)
@@ -59,8 +59,8 @@ def fasttext_hash(token: str) -> int:
 def _row_sums(rows: np.ndarray, per_line: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """Per line, the sum of `matrix` rows `rows` (`per_line[i]` consecutive ones for line i).
 
-    One sparse (lines x rows) indicator product: a single C loop gathering and adding, several
-    times cheaper than a NumPy gather followed by `add.reduceat`.
+    One sparse (lines x rows) indicator product: a single C loop gathering and adding, rather than a
+    NumPy gather followed by `add.reduceat` (two passes and a temporary).
     """
     indptr = np.zeros(len(per_line) + 1, np.intp)
     np.cumsum(per_line, out=indptr[1:])
@@ -148,12 +148,12 @@ def _bucket_groups(members: Sequence[_Member], nlabels: int) -> list[_BucketGrou
 class BatchPredictor:
     """Averaged probabilities of several fastText models, a row per line, columns in `labels` order.
 
-    A line is a list of tokens as `training.text` makes them (never fastText's `</s>` or
+    A line is a list of tokens as `inference.text` makes them (never fastText's `</s>` or
     `__label__` markers); fastText's own end-of-line token is appended, as its predict does.
     `predict` sends batches under `min_batch` lines through fastText's own per-line predict: the
-    array path costs ~80 µs per call whatever its size (a few dozen NumPy calls), fastText ~25 µs
-    per line (both members); an event of two views goes faster alone through
-    fastText (55 vs 85 µs), two events through the array path (95 vs 105 µs).
+    array path has a fixed cost per call whatever its size (a few dozen NumPy calls), fastText a
+    cost per line, so one event of two views is cheaper alone through fastText and two events
+    through the array path (measured with `python -m bench.compare ... --measure one_event`).
     Callers that assemble lines themselves look a whole text's tokens up at once (`ids`:
     `skipped` tokens such as stopwords come back as -1, `line_end` as fastText's `</s>`) and pass
     id arrays to `predict_ids`, which is always the array path.

@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""A batch's answers, built in C: a tuple and a probabilities dict per event is ~0.5 µs in Python
-(half of it the dict), ~0.2 here, and every event needs one."""
+"""A batch's answers, built in C: every event needs a tuple and a probabilities dict, and building
+them in Python costs more than the model's arithmetic (docs/performance.md has the measured gain)."""
 
 from cpython.dict cimport PyDict_SetItem
 

@@ -58,8 +58,8 @@ def normalise_text(text: str) -> str:
     return " ".join(_ascii_steps(text.encode(), _TABLE).decode().split())
 
 
-# Function words carry no topic; dropping them gained ~0.003 weighted F1 in repeated CV and shortens
-# the line fastText hashes. Only the model input drops them, never the dedup fingerprint.
+# Function words carry no topic; dropping them helped in repeated CV (model card) and shortens the
+# line fastText hashes. Only the model input drops them, never the dedup fingerprint.
 STOPWORDS = frozenset(
     """a an the and or of to in on for with by from at as is are was were be been being this that
     these those it its we our you your they their i he she his her them us can will would should
@@ -105,7 +105,7 @@ class Views(NamedTuple):
 
     `full` (`FULL_VIEW`) is the model input. Training also fits the title alone and the description
     alone (short texts exist); prediction blends the full view with the description view (see
-    `training.classifier`).
+    `inference.classifier`).
     """
 
     full: list[str]

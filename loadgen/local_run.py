@@ -10,8 +10,8 @@ import urllib.request
 
 from consumer.config import Settings
 from consumer.metrics import OUTCOMES, scrape, total
-from consumer.replay import generate_events, producer, publish
 from consumer.topics import ensure_topics
+from loadgen.replay import generate_events, producer, publish
 from training.data import dataset_location, load
 
 

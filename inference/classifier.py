@@ -1,9 +1,8 @@
-"""The model behind every prediction: training evaluation, calibration, the CLI and the service.
+"""The model behind every prediction: an ensemble of fastText models answered by the compiled batch
+path (`BatchPredictor`), the service's default `Predictor`.
 
-Predictions go through `BatchPredictor` (NumPy over the fastText matrices), not fastText's Python
-`predict()`: that one answers a line per call (~4 µs per member) and, in fasttext 0.9.3, ends in
-`np.array(probs, copy=False)`, which NumPy 2 rejects. fastText itself still loads the models and
-defines every token's rows, and a test holds the two to the same numbers.
+fastText itself still loads the models and defines every token's rows; `ReferencePredictor`
+(fastText's own per-line call) is the oracle the parity tests hold this path to.
 """
 
 from collections.abc import Sequence
@@ -15,10 +14,10 @@ import fasttext
 import fasttext.FastText
 import numpy as np
 
-from schemas.tags import APPROVED_TAGS
-from training.answers import answers
-from training.batch_predict import BatchPredictor
-from training.text import (
+from inference.answers import answers
+from inference.batch_predict import BatchPredictor
+from inference.predictor import LABEL_PREFIX, Prediction, ReferencePredictor, canonical_labels
+from inference.text import (
     DESCRIPTION,
     FIELD_END,
     FULL_VIEW,
@@ -30,23 +29,18 @@ from training.text import (
     views_normalised,
 )
 
-LABEL_PREFIX = "__label__"
-
 # load_model() prints a deprecation warning to stderr on every load; it is noise in JSON logs.
 fasttext.FastText.eprint = lambda *args, **kwargs: None
-
-Prediction = tuple[str, float, dict[str, float]]
 
 
 class Classifier:
     """fastText models whose probabilities are averaged, over two views of each event; answers with
     approved tags.
 
-    The default artifact holds two members, one on word n-grams and one also on character n-grams:
-    their average scored +0.013 weighted F1 over either alone in 5x3 cross-validation. Each event is
-    scored on its full view (title twice + description) and on its description alone, blended
-    `1 : description_weight`: the full view leans on the title, and the blend evened that out for
-    +0.007 weighted F1 (5x3 CV, paired, over three training seeds and two further fold seeds).
+    Members differ in what they see (word n-grams only, or character n-grams too), so their errors
+    partly cancel. Each event is scored on its full view (title twice + description) and on its
+    description alone, blended `1 : description_weight`: the full view leans on the title, and the
+    blend evens that out. Both choices were made by repeated cross-validation (model card).
     """
 
     __slots__ = ("_description_weight", "_models", "_predictor", "labels")
@@ -62,9 +56,7 @@ class Classifier:
             )
         self._models = tuple(models)
         self._description_weight = description_weight
-        order = {f"{LABEL_PREFIX}{tag}": i for i, tag in enumerate(APPROVED_TAGS)}
-        # Approved tags in their canonical order, so every probabilities dict reads the same way.
-        raw_labels = sorted(self._models[0].get_labels(), key=lambda x: (order.get(x, 99), x))
+        raw_labels = canonical_labels(self._models[0].get_labels())
         for model in self._models[1:]:
             if sorted(model.get_labels()) != sorted(raw_labels):
                 raise ValueError("ensemble members disagree on their labels")
@@ -86,6 +78,10 @@ class Classifier:
     @property
     def description_weight(self) -> float:
         return self._description_weight
+
+    def reference(self) -> ReferencePredictor:
+        """The same models answered by fastText's own per-line call (the parity oracle)."""
+        return ReferencePredictor(self._models, self._description_weight)
 
     def predict_normalised(self, pairs: Sequence[tuple[str, str]]) -> list[Prediction]:
         """Per normalised (title, description) pair: top tag, its probability and every label's

@@ -1,0 +1,62 @@
+"""The model artifact's `metadata.json`: one pydantic model, validated on every load.
+
+Training writes it (`training.write`), the service loads it (`inference.artifact`), and
+`python -m schemas export DIR` publishes its JSON Schema beside the topics' records.
+"""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+FORMAT_VERSION = 3
+"""Bumped whenever a loader of an older format would misread an artifact."""
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ModelFile(BaseModel):
+    """One fastText member of the ensemble: its file name in the artifact and its checksum."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: Annotated[str, StringConstraints(min_length=1)]
+    sha256: Sha256
+    fasttext_params: dict[str, Any] = Field(default_factory=dict)
+
+
+class PredictionSettings(BaseModel):
+    """How the members' outputs are blended into one answer; part of the artifact's version."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description_view_weight: Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)]
+
+
+class ArtifactMetadata(BaseModel):
+    """What an artifact is, what it was trained on and how it scored.
+
+    Fields the service relies on are typed and checked; reports that only people read
+    (`validation_metrics`, `calibration`) stay free-form. Unknown keys are kept, so an artifact
+    written by newer training code still loads as long as its format version matches.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    format_version: Literal[3]
+    version: Annotated[str, StringConstraints(min_length=1)]
+    created_at: str = ""
+    labels: list[str]
+    prediction: PredictionSettings
+    threshold: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+    target_precision: float | None = None
+    models: Annotated[list[ModelFile], Field(min_length=1)]
+    validation_metrics: dict[str, Any] = Field(default_factory=dict)
+    calibration: dict[str, Any] = Field(default_factory=dict)
+    data_sha256: str | None = None
+    data_source: str | None = None
+    library_versions: dict[str, str] = Field(default_factory=dict)
+    trained_on: str | None = None
+    num_train: int | None = None
+    num_validation: int | None = None
+    split_seed: int | None = None
+    training_seconds: float | None = None
