@@ -165,9 +165,12 @@ def read_timestamps(
             for msg in consumer.consume(10000, 0.5):
                 if msg.error() is not None:
                     continue
-                tp = (msg.topic(), msg.partition())
-                out.setdefault(msg.key(), msg.timestamp()[1])
-                if tp in remaining and msg.offset() + 1 >= remaining[tp]:
+                tp, key, offset = (msg.topic(), msg.partition()), msg.key(), msg.offset()
+                # Set on every record consumed without an error, and every bench record has a key
+                # (the client types them optional for its error events).
+                assert key is not None and offset is not None
+                out.setdefault(key, msg.timestamp()[1])
+                if tp in remaining and offset + 1 >= remaining[tp]:
                     del remaining[tp]
     finally:
         consumer.close()

@@ -57,8 +57,12 @@ def run(
             )
             elapsed = time.perf_counter() - started
             total += sent
+
+            def delivered(total: int = total) -> bool:
+                return offsets.total(topics.outputs()) >= total
+
             infra.wait_until(
-                lambda total=total: offsets.total(topics.outputs()) >= total,
+                delivered,
                 max(60.0, 3 * seconds),
                 f"outputs of the {rate}/s run",
                 interval=0.1,
@@ -86,15 +90,13 @@ def run(
             out - ts for ts, out in pairs if out is not None and ts >= first + warmup * 1e3
         ]
         s = summarize(latencies)
-        sent = sent_by_rate[rate]
+        sending = sent_by_rate[rate]
         span = (last - first) / 1e3
         results.append(
             {
                 "rate": rate,
                 "achieved_rate": round(len(pairs) / span, 1) if span > 0 else None,
-                "send_rate": round(
-                    sent_by_rate[rate]["sent"] / sent_by_rate[rate]["send_seconds"], 1
-                ),
+                "send_rate": round(sending["sent"] / sending["send_seconds"], 1),
                 "events": len(pairs),
                 "measured": len(latencies),
                 "missing_outputs": missing,

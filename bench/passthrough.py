@@ -97,7 +97,11 @@ def run(settings: Settings, output_topic: str) -> int:
             records = [m for m in messages if m.error() is None]
             next_offsets: dict[tuple[str, int], int] = {}
             for record in records:
-                next_offsets[(record.topic(), record.partition())] = record.offset() + 1
+                topic, partition, offset = record.topic(), record.partition(), record.offset()
+                # Set on every record consumed without an error (the client types them optional
+                # for its error events).
+                assert topic is not None and partition is not None and offset is not None
+                next_offsets[(topic, partition)] = offset + 1
             batch = Batch(next_offsets, [], pending=len(records))
             tracker.add(batch)
             for record in records:

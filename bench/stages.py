@@ -60,11 +60,11 @@ class BenchRecord:
         return (2, 1_700_000_000_000)
 
 
-def time_each(fn: Callable[[Any], Any], items: Iterable[Any]) -> tuple[list[Any], list[int]]:
+def time_each(fn: Callable[[Any], Any], items: Iterable[Any]) -> tuple[list[Any], list[float]]:
     """fn(item) for every item: (results, nanoseconds per call)."""
     pc = time.perf_counter_ns
     results: list[Any] = []
-    times: list[int] = []
+    times: list[float] = []
     keep, record = results.append, times.append
     for item in items:
         t = pc()

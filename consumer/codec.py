@@ -46,7 +46,7 @@ def decode(value: bytes | None, max_bytes: int) -> RawContentEvent:
         errors = exc.errors(include_url=False, include_input=False, include_context=False)
         if errors and errors[0]["type"] == "json_invalid":
             raise DecodeError("invalid_json", f"payload is not JSON: {errors[0]['msg']}") from None
-        details = tuple(
+        details: tuple[dict[str, object], ...] = tuple(
             {"loc": ".".join(str(p) for p in e["loc"]), "type": e["type"], "msg": e["msg"]}
             for e in errors
         )

@@ -67,7 +67,7 @@ class Deduplicator:
             return []
         # A bucket lives until its successor stops reading it: two bucket lengths after it began.
         bucket = self._bucket()
-        args: list[object] = [(bucket + 2) * self._bucket_seconds + 60]
+        args: list[str | int] = [(bucket + 2) * self._bucket_seconds + 60]
         for fp, event_id in zip(fingerprints, ids, strict=True):
             args.append(fp)
             args.append(event_id)

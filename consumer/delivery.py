@@ -46,6 +46,14 @@ class Failed:
     value: bytes
     error: KafkaError
 
+    @classmethod
+    def of(cls, msg: Message, error: KafkaError) -> "Failed":
+        """A produced message always has its topic and value (we produced them)."""
+        topic, value = msg.topic(), msg.value()
+        if topic is None or value is None:
+            raise FatalError(f"delivery report without a topic or value: {error}")
+        return cls(topic, msg.key(), value, error)
+
 
 @dataclass(slots=True)
 class Batch:
@@ -58,7 +66,7 @@ class Batch:
     def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         self.pending -= 1
         if err is not None:
-            self.failed.append(Failed(msg.topic(), msg.key(), msg.value(), err))
+            self.failed.append(Failed.of(msg, err))
 
     @property
     def done(self) -> bool:

@@ -23,7 +23,7 @@ class OutageGuard(Generic[R]):
 
     :param backoff_initial: seconds before the first retry of a held batch.
     :param backoff_max: the backoff doubles after every failed retry, up to this.
-    :param paused: gauge set to 1 while an outage holds input (`tagger_consumer_paused`).
+    :param paused: gauge set to 1 while an outage holds input (`tagger_paused`).
     :param errors: counter of failed dedup checks (`tagger_redis_errors_total`).
     :param clock: monotonic seconds; injectable so tests control time.
     """

@@ -182,7 +182,7 @@ class Pipeline:
         """One model call for the batch's normalised (title, description) pairs; should it fail,
         one call per event, so only an event that breaks it is dead-lettered."""
         try:
-            predictions = self._predict(fields)
+            predictions: list[Prediction | Exception] = [*self._predict(fields)]
             if len(predictions) != len(fields):
                 raise RuntimeError(f"{len(predictions)} predictions for {len(fields)} events")
             return predictions

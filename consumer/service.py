@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from operator import attrgetter
+from typing import cast
 
 import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -20,7 +21,7 @@ from consumer.delivery import MAX_DELIVERY_ATTEMPTS, Deliveries, FatalError
 from consumer.lag import LagReporter
 from consumer.metrics import Metrics
 from consumer.outage import OutageGuard
-from consumer.pipeline import Output, Pipeline
+from consumer.pipeline import Output, Pipeline, Record
 
 __all__ = ["MAX_DELIVERY_ATTEMPTS", "FatalError", "Service", "consume_batch"]
 
@@ -91,7 +92,7 @@ class Service:
         self.deliveries = Deliveries(
             producer, lambda offsets: consumer.store_offsets(offsets=offsets), metrics
         )
-        self.outage: OutageGuard[Message] = OutageGuard(
+        self.outage: OutageGuard[Record] = OutageGuard(
             backoff_initial=backoff_initial,
             backoff_max=backoff_max,
             paused=metrics.paused,
@@ -153,11 +154,12 @@ class Service:
         self.deliveries.service()
         if not messages:
             return
-        records = []
+        records: list[Record] = []
         for message in messages:
             error = message.error()
             if error is None:
-                records.append(message)
+                # A message without an error has its topic, partition and offset.
+                records.append(cast(Record, message))
             elif error.code() != KafkaError._PARTITION_EOF:
                 self._metrics.kafka_errors.labels("consume").inc()
                 log.warning("consume error", extra={"error": str(error)})
@@ -168,7 +170,7 @@ class Service:
     def _current_generation(self) -> int:
         return self._generation
 
-    def _process(self, records: list[Message]) -> None:
+    def _process(self, records: list[Record]) -> None:
         started = time.perf_counter()
         try:
             outputs = self._pipeline.process(records)
@@ -212,7 +214,9 @@ class Service:
         self._consumer.pause(self._consumer.assignment())  # partitions assigned meanwhile
         message = self._consumer.poll(self._poll_timeout)
         if message is not None and message.error() is None:
-            self.outage.hold(message)  # slipped in between an assignment and the pause
+            self.outage.hold(
+                cast(Record, message)
+            )  # slipped in between an assignment and the pause
         self.deliveries.service()
 
     def _resume(self) -> None:

@@ -193,7 +193,10 @@ class BatchPredictor:
         self._losses = [
             (loss, ks if len(by_loss) > 1 else slice(None)) for loss, ks in by_loss.items()
         ]
-        self.eos_id: int = self._index.get(EOS)
+        eos_id = self._index.get(EOS)
+        if eos_id is None:  # cannot happen: the vocabulary added above holds EOS
+            raise AssertionError(f"{EOS} is not in the token index")
+        self.eos_id: int = eos_id
         self._index.update(zip(skipped, repeat(_SKIPPED)))
         if line_end is not None:
             self._index.update([(line_end, self.eos_id)])

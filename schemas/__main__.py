@@ -6,11 +6,13 @@ import json
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from schemas.artifact import ArtifactMetadata
 from schemas.events import ClassifiedEvent, DeadLetterEvent, DuplicateEvent, RawContentEvent
 from schemas.topics import DEFAULT_TOPICS
 
-EXPORTS = {
+EXPORTS: dict[str, tuple[type[BaseModel], list[str]]] = {
     "raw-content-event": (RawContentEvent, [DEFAULT_TOPICS.input]),
     "classified-event": (ClassifiedEvent, [DEFAULT_TOPICS.tagged, DEFAULT_TOPICS.review]),
     "duplicate-event": (DuplicateEvent, [DEFAULT_TOPICS.duplicate]),

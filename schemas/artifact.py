@@ -4,11 +4,11 @@ Training writes it (`training.write`), the service loads it (`inference.artifact
 `python -m schemas export DIR` publishes its JSON Schema beside the topics' records.
 """
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-FORMAT_VERSION = 3
+FORMAT_VERSION: Final = 3
 """Bumped whenever a loader of an older format would misread an artifact."""
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]

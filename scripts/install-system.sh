@@ -4,17 +4,26 @@
 #     (and a JRE / Maven only if `java` / `mvn` are missing)
 #   * the Apache Kafka 4.x broker jars, resolved from Maven Central by
 #     scripts/kafka/pom.xml, into ${KAFKA_LIB_DIR:-${SERVICES_DIR:-<repo>/.services}/kafka/lib}
+#   * the deploy checks' tools (scripts/check-deploy.sh, tests/unit/test_deploy_*.py), pinned, in
+#     ${TOOLS_VENV:-<repo>/.venv-tools}/bin: kustomize, built with go from the Go module proxy, and
+#     checkov, in that virtualenv of its own (its exact pins, e.g. packaging==23.2, clash with the
+#     project's venv)
 #
 # Re-running is cheap: apt is skipped when the binaries exist, Maven is skipped
-# when the jars for the requested Kafka version are already in place.
+# when the jars for the requested Kafka version are already in place, and so are
+# kustomize and checkov when the pinned versions are there.
 #
 # Env:
 #   SERVICES_DIR      default <repo>/.services (relative paths are taken from the repo root)
 #   KAFKA_LIB_DIR     default $SERVICES_DIR/kafka/lib
 #   KAFKA_VERSION     default: the one in scripts/kafka/pom.xml
+#   TOOLS_VENV        default <repo>/.venv-tools
+#   KUSTOMIZE_VERSION, CHECKOV_VERSION  default: the pins below
 #   SKIP_APT=1        do not touch apt packages
 #   SKIP_KAFKA_JARS=1 do not fetch the Kafka jars
 #   SKIP_COMPOSE=1    do not build the docker compose CLI plugin
+#   SKIP_KUSTOMIZE=1  do not build kustomize
+#   SKIP_CHECKOV=1    do not install checkov
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -122,7 +131,61 @@ install_compose_plugin() {
   docker compose version >&2
 }
 
+# The deploy checks' tools, in one folder: scripts/check-deploy.sh and the tests look there.
+TOOLS_VENV="$(abspath "${TOOLS_VENV:-.venv-tools}")"
+KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.2}"  # v5.8.3 needs Go 1.27
+CHECKOV_VERSION="${CHECKOV_VERSION:-3.3.30}"
+
+kustomize_present() {
+  [ -x "$TOOLS_VENV/bin/kustomize" ] \
+    && [ "$("$TOOLS_VENV/bin/kustomize" version 2>/dev/null)" = "$KUSTOMIZE_VERSION" ]
+}
+
+checkov_present() {
+  [ -x "$TOOLS_VENV/bin/checkov" ] && [ "$("$TOOLS_VENV/bin/python" -c \
+    'import importlib.metadata as m; print(m.version("checkov"))' 2>/dev/null)" = "$CHECKOV_VERSION" ]
+}
+
+# Creates the tools folder (it ignores itself in git) and takes its lock, so that concurrent
+# installs into it are serialized.
+lock_tools_dir() {
+  mkdir -p "$TOOLS_VENV/bin"
+  [ -f "$TOOLS_VENV/.gitignore" ] || printf '# made by scripts/install-system.sh\n*\n' > "$TOOLS_VENV/.gitignore"
+  exec 8>"$TOOLS_VENV/.install.lock"
+  flock 8
+}
+
+install_kustomize() {
+  if kustomize_present; then
+    log "kustomize $KUSTOMIZE_VERSION: already in $TOOLS_VENV/bin"
+    return 0
+  fi
+  command -v go >/dev/null 2>&1 || { log "go not found: cannot build kustomize"; return 1; }
+  lock_tools_dir
+  if kustomize_present; then log "kustomize $KUSTOMIZE_VERSION: already in $TOOLS_VENV/bin"; return 0; fi
+  log "kustomize $KUSTOMIZE_VERSION: building with go into $TOOLS_VENV/bin"
+  GOBIN="$TOOLS_VENV/bin" CGO_ENABLED=0 \
+    go install -trimpath "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  kustomize_present || { log "kustomize: $TOOLS_VENV/bin/kustomize is not $KUSTOMIZE_VERSION"; return 1; }
+}
+
+install_checkov() {
+  if checkov_present; then
+    log "checkov $CHECKOV_VERSION: already in $TOOLS_VENV"
+    return 0
+  fi
+  lock_tools_dir
+  if checkov_present; then log "checkov $CHECKOV_VERSION: already in $TOOLS_VENV"; return 0; fi
+  log "checkov $CHECKOV_VERSION: installing into the virtualenv $TOOLS_VENV"
+  # python3 -m venv keeps what is already in the folder (kustomize).
+  python3 -m venv "$TOOLS_VENV"
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$TOOLS_VENV/bin/python" -m pip install -q "checkov==$CHECKOV_VERSION"
+  checkov_present || { log "checkov: $TOOLS_VENV has no checkov $CHECKOV_VERSION"; return 1; }
+}
+
 if [ "${SKIP_APT:-0}" != 1 ]; then install_apt_packages; fi
 if [ "${SKIP_KAFKA_JARS:-0}" != 1 ]; then install_kafka_jars; fi
 if [ "${SKIP_COMPOSE:-0}" != 1 ]; then install_compose_plugin; fi
+if [ "${SKIP_KUSTOMIZE:-0}" != 1 ]; then install_kustomize; fi
+if [ "${SKIP_CHECKOV:-0}" != 1 ]; then install_checkov; fi
 log "done"

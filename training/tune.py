@@ -54,7 +54,8 @@ def search(
     train_examples, val_examples = split(dataset, base.validation_size, base.split_seed)
     truth = [e.tag for e in val_examples]
     deadline = time.monotonic() + budget_seconds
-    best, best_f1, trials = base, -1.0, []
+    best, best_f1 = base, -1.0
+    trials: list[dict[str, Any]] = []
     for config in candidates(base, seed):
         if trials and time.monotonic() >= deadline:
             break

@@ -29,14 +29,14 @@ def topics(services):
 
 
 @pytest.fixture
-def service_factory(services, trained_artifact, topics, tmp_path):
+def service_factory(services, model_dir, topics, tmp_path):
     started: list[ServiceProcess] = []
 
     def make(**kwargs) -> ServiceProcess:
         svc = ServiceProcess(
             bootstrap=services.bootstrap,
             redis_url=services.redis_url,
-            model_dir=trained_artifact,
+            model_dir=model_dir,
             topics=topics,
             log_path=tmp_path / f"service-{len(started)}.log",
             **kwargs,

@@ -47,7 +47,7 @@ def _query(port: int, expr: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def scraped(services, trained_artifact, tmp_path_factory):
+def scraped(services, model_dir, tmp_path_factory):
     if shutil.which("prometheus") is None:
         pytest.fail("prometheus is not installed (scripts/install-system.sh installs it)")
     tmp = tmp_path_factory.mktemp("prometheus")
@@ -55,7 +55,7 @@ def scraped(services, trained_artifact, tmp_path_factory):
     svc = ServiceProcess(
         bootstrap=services.bootstrap,
         redis_url=services.redis_url,
-        model_dir=trained_artifact,
+        model_dir=model_dir,
         topics=topics,
         log_path=tmp / "service.log",
     )

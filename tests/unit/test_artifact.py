@@ -11,16 +11,17 @@ from inference.artifact import (
     load_artifact,
 )
 from schemas.tags import APPROVED_TAGS
+from tests.support.synthetic import TINY_CONFIG
 from training.write import write_artifact
 
 
 @pytest.fixture
-def artifact_copy(trained_artifact: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(trained_artifact, tmp_path / "artifact"))
+def artifact_copy(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(tiny_model_dir, tmp_path / "artifact"))
 
 
-def test_metadata_records_what_is_needed_to_reproduce_and_serve(trained_artifact: Path):
-    meta = json.loads((trained_artifact / "metadata.json").read_text())
+def test_metadata_records_what_is_needed_to_reproduce_and_serve(tiny_model_dir: Path):
+    meta = json.loads((tiny_model_dir / "metadata.json").read_text())
     for key in (
         "version",
         "created_at",
@@ -37,13 +38,13 @@ def test_metadata_records_what_is_needed_to_reproduce_and_serve(trained_artifact
     assert sorted(meta["labels"]) == sorted(APPROVED_TAGS)
     for member in meta["models"]:
         assert set(member) == {"file", "sha256", "fasttext_params"}
-        assert (trained_artifact / member["file"]).is_file()
+        assert (tiny_model_dir / member["file"]).is_file()
 
 
-def test_version_is_a_hash_of_the_models_and_the_prediction_settings(trained_artifact: Path):
+def test_version_is_a_hash_of_the_models_and_the_prediction_settings(tiny_model_dir: Path):
     import hashlib
 
-    meta = json.loads((trained_artifact / "metadata.json").read_text())
+    meta = json.loads((tiny_model_dir / "metadata.json").read_text())
     content = "".join(m["sha256"] for m in meta["models"])
     content += json.dumps(meta["prediction"], sort_keys=True)
     assert meta["version"] == hashlib.sha256(content.encode()).hexdigest()[:16]
@@ -51,13 +52,11 @@ def test_version_is_a_hash_of_the_models_and_the_prediction_settings(trained_art
     assert content_version(meta["models"], other) != meta["version"]
 
 
-def test_the_artifact_carries_the_view_blend_the_classifier_uses(trained_artifact: Path):
-    from training.config import TrainConfig
-
-    meta = json.loads((trained_artifact / "metadata.json").read_text())
+def test_the_artifact_carries_the_view_blend_the_classifier_uses(tiny_model_dir: Path):
+    meta = json.loads((tiny_model_dir / "metadata.json").read_text())
     weight = meta["prediction"]["description_view_weight"]
-    assert weight == TrainConfig().description_view_weight
-    assert load_artifact(trained_artifact).classifier.description_weight == weight
+    assert weight == TINY_CONFIG.description_view_weight > 0
+    assert load_artifact(tiny_model_dir).classifier.description_weight == weight
 
 
 def test_changed_prediction_settings_without_a_new_version_are_refused(artifact_copy: Path):
@@ -79,8 +78,8 @@ def test_an_older_artifact_format_is_refused_with_a_retrain_hint(artifact_copy: 
         load_artifact(artifact_copy)
 
 
-def test_loads_a_valid_artifact(trained_artifact: Path):
-    artifact = load_artifact(trained_artifact)
+def test_loads_a_valid_artifact(tiny_model_dir: Path):
+    artifact = load_artifact(tiny_model_dir)
     assert set(artifact.classifier.labels) == set(APPROVED_TAGS)
     assert 0.0 <= artifact.threshold <= 1.0
 

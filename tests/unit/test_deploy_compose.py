@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import tomllib
 
 import pytest
 import yaml
@@ -20,6 +21,11 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 K8S = ROOT / "deploy" / "k8s"
 INPUT_PARTITIONS = 6
+# What the images are built from: the serving packages go into both images, the training and
+# load generator packages into the trainer image only.
+BUILD_FILES = {"constraints.txt", "pyproject.toml", "setup.py", "README.md"}
+RUNTIME_PACKAGES = {"schemas", "inference", "consumer"}
+TRAINER_PACKAGES = {"training", "loadgen"}
 
 
 def compose_command() -> list[str]:
@@ -145,16 +151,66 @@ def test_grafana_admin_password_comes_from_the_environment():
 # ------------------------------------------------------------------ image
 
 
+def dockerfile_stages() -> dict[str, dict]:
+    """Each stage of deploy/Dockerfile, in order: its base, COPY (from stage, sources) and RUNs."""
+    stages: dict[str, dict] = {}
+    stage: dict = {}
+    for line in re.sub(r"\\\n", " ", DOCKERFILE.read_text()).splitlines():
+        instruction, _, rest = line.strip().partition(" ")
+        if instruction == "FROM":
+            base, _, name = rest.partition(" AS ")
+            stage = stages[name or base] = {"base": base, "copies": [], "runs": []}
+        elif instruction == "COPY":
+            *sources, _dest = rest.split()
+            src_stage = sources.pop(0).removeprefix("--from=") if "--from=" in rest else None
+            stage["copies"].append((src_stage, sources))
+        elif instruction == "RUN":
+            stage["runs"].append(rest)
+    return stages
+
+
+def context_files_in(stages: dict[str, dict], name: str) -> set[str]:
+    """The build-context paths that end up in stage `name` (through its base and COPY --from)."""
+    stage = stages[name]
+    files = context_files_in(stages, stage["base"]) if stage["base"] in stages else set()
+    for src_stage, sources in stage["copies"]:
+        if src_stage:
+            files |= context_files_in(stages, src_stage)
+        else:
+            files |= {source.rstrip("/") for source in sources}
+    return files
+
+
 def test_dockerfile_default_target_runs_as_non_root_with_a_healthz_check():
     text = DOCKERFILE.read_text()
     final_stage = text[text.rindex("\nFROM ") :]
     assert "python:3.11-slim" in text
     assert re.search(r"^USER 10001", text, re.M)
     assert "HEALTHCHECK" in final_stage and "/healthz" in final_stage
-    assert "pip install ." in text
+    assert list(dockerfile_stages())[-1] == "runtime"
 
 
-def test_dockerignore_only_lets_in_the_packages():
+def test_runtime_image_ships_no_training_code():
+    stages = dockerfile_stages()
+    assert context_files_in(stages, "runtime") == BUILD_FILES | RUNTIME_PACKAGES
+    assert context_files_in(stages, "trainer") == BUILD_FILES | RUNTIME_PACKAGES | TRAINER_PACKAGES
+
+
+def test_the_images_together_hold_every_package_of_the_project():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    included = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert {pattern.rstrip("*") for pattern in included} == RUNTIME_PACKAGES | TRAINER_PACKAGES
+
+
+def test_every_pip_install_in_the_images_is_pinned_by_the_constraints():
+    installs = [
+        run for s in dockerfile_stages().values() for run in s["runs"] if "pip install" in run
+    ]
+    assert len(installs) == 2  # the consumer's, then the trainer's extras
+    assert all(re.search(r"pip install -c constraints\.txt ", run) for run in installs)
+
+
+def test_dockerignore_only_lets_in_the_packages_and_the_pins():
     lines = [
         line.strip()
         for line in (ROOT / ".dockerignore").read_text().splitlines()
@@ -162,7 +218,17 @@ def test_dockerignore_only_lets_in_the_packages():
     ]
     assert lines[0] == "*"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "setup.py", "README.md", "schemas", "training", "consumer"}
+    assert allowed == BUILD_FILES | RUNTIME_PACKAGES | TRAINER_PACKAGES
+
+
+def test_compose_runs_training_and_replay_from_the_trainer_image_only():
+    all_services = services()
+    for name in ("trainer", "replay"):
+        assert all_services[name]["build"]["target"] == "trainer", name
+        assert all_services[name]["image"] == "content-tagger-trainer:local", name
+    for name in ("topics", "tagger"):
+        assert all_services[name]["build"]["target"] == "runtime", name
+        assert all_services[name]["image"] == "content-tagger:local", name
 
 
 # ------------------------------------------------------------------ kubernetes
@@ -224,13 +290,14 @@ def test_pod_is_scraped_by_podmonitor_and_annotations():
     assert endpoints[0]["port"] == "metrics"
 
 
-def test_kustomize_builds_the_manifests():
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl not installed")
-    result = subprocess.run(
-        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    kinds = {d["kind"] for d in yaml.safe_load_all(result.stdout) if d}
-    assert {"Deployment", "ScaledObject", "PodMonitor", "PodDisruptionBudget"} <= kinds
+def test_pod_gets_no_service_account_token_and_only_metrics_ingress():
+    pod = k8s_kind("Deployment")["spec"]["template"]
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    policy = k8s_kind("NetworkPolicy")["spec"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    assert "from" not in rule and rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+
+
+# `kustomize build`, kubernetes-validate and checkov: tests/unit/test_deploy_tools.py.

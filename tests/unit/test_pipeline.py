@@ -10,6 +10,7 @@ from schemas.events import ClassifiedEvent, DuplicateEvent
 from schemas.tags import APPROVED_TAGS
 from schemas.topics import DEFAULT_TOPICS as T
 from tests.support.records import FakeRecord, event
+from tests.support.stub import KeywordPredictor
 
 
 class MemoryDedup:
@@ -33,9 +34,11 @@ def _event(i, title="Object detection with YOLO", description="boxes in images")
 
 
 @pytest.fixture
-def pipeline(artifact):
+def pipeline(stub_artifact):
+    """Routing rules on the keyword stub: "detection", "images" → computer-vision at 0.9 (over
+    the 0.5 threshold); text without keywords → other at 0.4 (under it)."""
     dedup = MemoryDedup()
-    return Pipeline(artifact, dedup, T, Metrics(), 100_000), dedup
+    return Pipeline(stub_artifact, dedup, T, Metrics(), 100_000), dedup
 
 
 def test_every_record_yields_exactly_one_output(pipeline):
@@ -54,12 +57,42 @@ def test_confident_prediction_goes_to_tagged_topic(pipeline):
     assert out.key == b"1"
 
 
-def test_low_confidence_prediction_goes_to_review_topic(artifact):
-    strict = dataclasses.replace(artifact, meta=artifact.meta.model_copy(update={"threshold": 1.0}))
-    p = Pipeline(strict, MemoryDedup(), T, Metrics(), 100_000)
+def test_low_confidence_prediction_goes_to_review_topic(pipeline):
+    p, _ = pipeline
     [out] = p.process([FakeRecord(_event(1, "something", "vague"))])
+    record = ClassifiedEvent.model_validate_json(out.value)
+    assert out.topic == T.review and record.route == "review"
+    assert record.confidence < record.threshold
+
+
+def test_a_confidence_under_the_artifacts_threshold_goes_to_review(stub_artifact):
+    meta = stub_artifact.meta.model_copy(update={"threshold": 1.0})
+    strict = dataclasses.replace(stub_artifact, meta=meta)
+    p = Pipeline(strict, MemoryDedup(), T, Metrics(), 100_000)
+    [out] = p.process([FakeRecord(_event(1))])
     assert out.topic == T.review
-    assert ClassifiedEvent.model_validate_json(out.value).route == "review"
+
+
+def test_a_given_predictor_answers_in_place_of_the_artifacts_classifier(tiny_artifact):
+    predictor = KeywordPredictor()
+    p = Pipeline(tiny_artifact, MemoryDedup(), T, Metrics(), 100_000, predictor=predictor)
+    [out] = p.process([FakeRecord(_event(1, "nothing to see", "here"))])
+    record = ClassifiedEvent.model_validate_json(out.value)
+    assert predictor.calls == [1]
+    assert (record.tag, record.confidence) == ("other", 0.4)
+    assert record.model_version == tiny_artifact.version
+
+
+def test_a_real_model_tags_events_as_it_answers_them_one_by_one(tiny_artifact):
+    p = Pipeline(tiny_artifact, MemoryDedup(), T, Metrics(), 100_000)
+    texts = [("Object detection with YOLO", "boxes in images"), ("BERT, for text!", ""), ("x", "y")]
+    outs = p.process([FakeRecord(_event(i, *text), i) for i, text in enumerate(texts)])
+    for out, (title, description) in zip(outs, texts, strict=True):
+        tag, confidence, probabilities = tiny_artifact.classifier.predict(title, description)
+        record = ClassifiedEvent.model_validate_json(out.value)
+        assert (record.tag, record.confidence) == (tag, pytest.approx(confidence))
+        assert record.probabilities == pytest.approx(probabilities)
+        assert out.topic == (T.tagged if confidence >= tiny_artifact.threshold else T.review)
 
 
 def test_same_content_under_new_id_goes_to_duplicates(pipeline):
@@ -140,17 +173,17 @@ def test_a_batch_is_classified_in_one_model_call_without_its_duplicates(pipeline
     assert [o.outcome for o in outs].count("duplicate") == 1
 
 
-def test_every_classified_event_is_one_classification_time_observation(artifact):
+def test_every_classified_event_is_one_classification_time_observation(stub_artifact):
     metrics = Metrics()
-    p = Pipeline(artifact, MemoryDedup(), T, metrics, 100_000)
+    p = Pipeline(stub_artifact, MemoryDedup(), T, metrics, 100_000)
     records = [FakeRecord(_event(i, f"Object detection part {i}"), i) for i in range(4)]
     p.process([*records, FakeRecord(b"junk", 4)])
     assert metrics.registry.get_sample_value("tagger_classification_seconds_count") == 4
 
 
-def test_a_failed_batch_call_is_counted_as_a_fallback(artifact):
+def test_a_failed_batch_call_is_counted_as_a_fallback(stub_artifact):
     metrics = Metrics()
-    p = Pipeline(artifact, MemoryDedup(), T, metrics, 100_000)
+    p = Pipeline(stub_artifact, MemoryDedup(), T, metrics, 100_000)
     real = p._predict
     p._predict = lambda pairs: real(pairs)[:1]  # a short answer is a failure too
     outs = p.process([FakeRecord(_event(1), 0), FakeRecord(_event(2, "GPT", "text"), 1)])

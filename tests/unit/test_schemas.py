@@ -31,6 +31,7 @@ def test_export_writes_a_schema_per_record_type(tmp_path: Path, capsys):
     assert schemas_main(["export", str(tmp_path)]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [
+        "artifact-metadata.schema.json",
         "classified-event.schema.json",
         "dead-letter-event.schema.json",
         "duplicate-event.schema.json",
@@ -75,3 +76,12 @@ def test_prefixed_topics_keep_each_topic_role():
         "run1.dead-letter",
     )
     assert DEFAULT_TOPICS.prefixed("run2", input="existing").input == "existing"
+
+
+def test_the_artifact_metadata_schema_is_exported_with_its_required_fields(tmp_path: Path):
+    schemas_main(["export", str(tmp_path)])
+    schema = json.loads((tmp_path / "artifact-metadata.schema.json").read_text())
+    assert {"format_version", "version", "labels", "models", "threshold", "prediction"} <= set(
+        schema["required"]
+    )
+    assert schema["x-topics"] == []

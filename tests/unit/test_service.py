@@ -130,10 +130,10 @@ class SwitchableDedup:
 
 
 @pytest.fixture
-def parts(artifact):
+def parts(stub_artifact):
     consumer, producer, dedup = FakeConsumer(), FakeProducer(), SwitchableDedup()
     metrics = Metrics()
-    pipeline = Pipeline(artifact, dedup, T, metrics, 100_000)
+    pipeline = Pipeline(stub_artifact, dedup, T, metrics, 100_000)
     service = Service(
         consumer=consumer,
         producer=producer,

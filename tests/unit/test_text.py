@@ -12,6 +12,8 @@ from inference.text import (
     views_normalised,
 )
 from inference.token_index import TokenIndex
+from tests.support import synthetic
+from tests.support.synthetic import ODD_TEXTS
 
 
 def test_normalise_lowercases_and_strips_punctuation():
@@ -84,10 +86,9 @@ _TRICKY = [
 ]
 
 
-def test_a_batch_tokenises_every_text_as_normalise_text_does(dataset_path: str):
-    from training.data import load
-
-    texts = [t for e in load(dataset_path).examples for t in (e.title, e.description)]
+def test_a_batch_tokenises_every_text_as_normalise_text_does():
+    texts = [t for e in synthetic.examples() for t in (e.title, e.description)]
+    texts += [t for pair in ODD_TEXTS for t in pair]
     rng = random.Random(0)
     texts += ["".join(rng.choices(_TRICKY, k=rng.randint(0, 12))) for _ in range(20_000)]
     expected = [t for text in texts for t in [*normalise_text(text).split(), FIELD_END]]
@@ -98,11 +99,10 @@ def test_a_batch_tokenises_every_text_as_normalise_text_does(dataset_path: str):
     assert [new[-2 - i] for i in ids.tolist()] == expected
 
 
-def test_a_batch_gives_every_event_its_normalised_fields_and_fingerprint(dataset_path: str):
-    from training.data import load
-
+def test_a_batch_gives_every_event_its_normalised_fields_and_fingerprint():
     rng = random.Random(1)
-    events = [(e.title, e.description, None) for e in load(dataset_path).examples]
+    events = [(e.title, e.description, None) for e in synthetic.examples()]
+    events += [(t, d, None) for t, d in ODD_TEXTS]
 
     def tricky() -> str:
         return "".join(rng.choices(_TRICKY, k=rng.randint(0, 12)))

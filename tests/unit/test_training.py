@@ -3,15 +3,16 @@ from pathlib import Path
 import pytest
 
 from inference.classifier import Classifier
-from training.config import FastTextParams, TrainConfig
-from training.data import Example, load
+from tests.support import synthetic
+from training.config import TrainConfig
+from training.data import Example
 from training.fit import fit, training_lines
 
 
-def test_training_twice_gives_byte_identical_models(dataset_path: str, tmp_path: Path):
-    examples = load(dataset_path).examples[:300]
+def test_training_twice_gives_byte_identical_models(tmp_path: Path):
+    examples = synthetic.examples()
     for name in ("a.bin", "b.bin"):
-        fit(examples, FastTextParams(), augment=True).save_model(str(tmp_path / name))
+        fit(examples, synthetic.TINY_MEMBER, augment=True).save_model(str(tmp_path / name))
     assert (tmp_path / "a.bin").read_bytes() == (tmp_path / "b.bin").read_bytes()
 
 
@@ -37,8 +38,8 @@ def test_default_config_is_a_char_and_word_ngram_ensemble():
     assert [(m.minn, m.maxn) for m in members] == [(3, 5), (0, 0)]
 
 
-def test_ensemble_averages_member_probabilities(artifact):
-    both = artifact.classifier
+def test_ensemble_averages_member_probabilities(tiny_artifact):
+    both = tiny_artifact.classifier
     members = [Classifier([m], both.description_weight) for m in both.fasttext_models]
     pair = ("object detection", "boxes in images")
     _, _, averaged = both.predict_normalised([pair])[0]
@@ -47,8 +48,8 @@ def test_ensemble_averages_member_probabilities(artifact):
         assert p == pytest.approx(sum(s[tag] for s in singles) / 2, abs=1e-5)
 
 
-def test_prediction_blends_the_full_view_with_the_description_view(artifact):
-    models = artifact.classifier.fasttext_models
+def test_prediction_blends_the_full_view_with_the_description_view(tiny_artifact):
+    models = tiny_artifact.classifier.fasttext_models
     full_only, blended = Classifier(models, 0.0), Classifier(models, 0.5)
     title, description = "object detection", "boxes in images"
     full = full_only.predict_normalised([(title, description)])[0][2]
@@ -59,8 +60,8 @@ def test_prediction_blends_the_full_view_with_the_description_view(artifact):
         assert got[tag] == pytest.approx((full[tag] + 0.5 * alone[tag]) / 1.5, abs=1e-5)
 
 
-def test_an_event_without_description_is_scored_on_its_full_view_only(artifact):
-    models = artifact.classifier.fasttext_models
+def test_an_event_without_description_is_scored_on_its_full_view_only(tiny_artifact):
+    models = tiny_artifact.classifier.fasttext_models
     pair = ("object detection with yolo", "")
     [(tag, _, blended)] = Classifier(models, 0.5).predict_normalised([pair])
     [(full_tag, _, full)] = Classifier(models, 0.0).predict_normalised([pair])

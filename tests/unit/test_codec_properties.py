@@ -1,0 +1,124 @@
+"""Properties of the wire codec: what it writes reads back, and no input makes `decode` raise
+anything but its `DecodeError`."""
+
+import base64
+import json
+from datetime import UTC, datetime
+
+import orjson
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consumer.codec import (
+    DecodeError,
+    decode,
+    encode_classified,
+    encode_dead_letter,
+    encode_duplicate,
+)
+from schemas.events import ClassifiedEvent, DuplicateEvent, RawContentEvent
+from tests.support.strategies import (
+    datetimes,
+    event_ids,
+    json_values,
+    probabilities,
+    raw_events,
+    tags,
+)
+
+LIMIT = 1_000_000
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@given(raw_events)
+def test_a_valid_event_decodes_to_itself(event: RawContentEvent):
+    assert decode(event.model_dump_json().encode(), LIMIT) == event
+
+
+@given(raw_events, tags, probabilities, st.sampled_from(["tagged", "review"]), datetimes)
+def test_a_classified_record_reads_back_as_its_event_and_its_answer(
+    event: RawContentEvent, tag: str, confidence: float, route: str, classified_at: datetime
+):
+    value = encode_classified(
+        event,
+        tag=tag,
+        confidence=confidence,
+        probabilities={tag: confidence},
+        route=route,
+        threshold=0.5,
+        model_version="v1",
+        consumed_at=NOW,
+        classified_at=classified_at,
+    )
+    record = ClassifiedEvent.model_validate_json(value)
+    assert (record.tag, record.confidence, record.route) == (tag, confidence, route)
+    assert record.probabilities == {tag: confidence}
+    assert record.classified_at == classified_at
+    assert decode(value, LIMIT) == event
+
+
+@given(raw_events, event_ids)
+def test_a_duplicate_record_reads_back_as_its_event_and_the_first_id(
+    event: RawContentEvent, first_id: str | int
+):
+    value = encode_duplicate(event, duplicate_of=first_id, fingerprint="f" * 32, consumed_at=NOW)
+    record = DuplicateEvent.model_validate_json(value)
+    assert record.duplicate_of == first_id and record.fingerprint == "f" * 32
+    assert decode(value, LIMIT) == event
+
+
+@given(st.binary(max_size=200), st.integers(1, 300))
+def test_a_dead_letter_carries_the_raw_bytes_up_to_the_limit(raw: bytes, max_raw_bytes: int):
+    record = json.loads(
+        encode_dead_letter(
+            DecodeError("invalid_json", "bad"),
+            value=raw,
+            key=None,
+            topic="in",
+            partition=0,
+            offset=1,
+            timestamp_ms=None,
+            consumed_at=NOW,
+            max_raw_bytes=max_raw_bytes,
+        )
+    )
+    assert base64.b64decode(record["raw_value_base64"]) == raw[:max_raw_bytes]
+    assert record["raw_value_size"] == len(raw)
+    assert record["raw_value_truncated"] == (len(raw) > max_raw_bytes)
+
+
+def _decodes_or_says_why(value: bytes | None, max_bytes: int = LIMIT) -> None:
+    try:
+        event = decode(value, max_bytes)
+    except DecodeError as error:
+        assert error.code in ("oversize", "invalid_utf8", "invalid_json", "schema_validation")
+        assert error.message
+    else:
+        assert isinstance(event, RawContentEvent)
+
+
+@given(st.none() | st.binary(max_size=300), st.integers(0, 400))
+def test_arbitrary_bytes_decode_or_raise_a_decode_error(value: bytes | None, max_bytes: int):
+    _decodes_or_says_why(value, max_bytes)
+
+
+@given(json_values)
+def test_arbitrary_json_decodes_or_raises_a_decode_error(document):
+    _decodes_or_says_why(orjson.dumps(document))
+
+
+_EVENT_FIELDS = ["id", "title", "description", "created_on", "url", "source"]
+
+
+@given(
+    raw_events,
+    st.dictionaries(st.sampled_from(_EVENT_FIELDS), json_values, max_size=3),
+    st.lists(st.sampled_from(_EVENT_FIELDS), max_size=2),
+)
+def test_an_event_with_fields_changed_or_missing_decodes_or_raises_a_decode_error(
+    event: RawContentEvent, changed: dict, missing: list[str]
+):
+    document = {**json.loads(event.model_dump_json()), **changed}
+    for name in missing:
+        document.pop(name, None)
+    _decodes_or_says_why(orjson.dumps(document))
