@@ -28,7 +28,7 @@ def _run_line(report: dict[str, Any], source: str | None) -> str:
     if meta.get("started_at"):
         parts.append(f"started {meta['started_at']}")
     if meta.get("command"):
-        parts.append(f"(`{meta['command']}`)")
+        parts.append(f"(`{meta['command'].strip()}`)")
     where = []
     if machine.get("cores"):
         where.append(f"{machine['cores']} cores")

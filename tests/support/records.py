@@ -42,3 +42,19 @@ class FakeRecord:
 
     def error(self) -> None:
         return None
+
+
+class SentMessage:
+    """What a producer's delivery report hands back: the produced topic, value and key."""
+
+    def __init__(self, topic: str, value: bytes, key: bytes | None):
+        self._topic, self._value, self._key = topic, value, key
+
+    def topic(self) -> str:
+        return self._topic
+
+    def value(self) -> bytes:
+        return self._value
+
+    def key(self) -> bytes | None:
+        return self._key

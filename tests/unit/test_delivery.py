@@ -3,6 +3,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from consumer.delivery import MAX_DELIVERY_ATTEMPTS, Batch, Deliveries, DeliveryTracker, FatalError
 from consumer.metrics import Metrics
+from tests.support.records import SentMessage
 
 
 class Msg:
@@ -61,20 +62,6 @@ class Out:
         self.topic, self.key, self.value = topic, key, value
 
 
-class Sent:
-    def __init__(self, topic, value, key):
-        self._t, self._v, self._k = topic, value, key
-
-    def topic(self):
-        return self._t
-
-    def value(self):
-        return self._v
-
-    def key(self):
-        return self._k
-
-
 class Producer:
     """Holds produced outputs until `deliver`; `fail` errors to hand out first; `full` BufferErrors
     to raise from produce before accepting."""
@@ -86,7 +73,7 @@ class Producer:
         if self.full:
             self.full -= 1
             raise BufferError
-        self.pending.append((Sent(topic, value, key), on_delivery))
+        self.pending.append((SentMessage(topic, value, key), on_delivery))
 
     def deliver(self):
         pending, self.pending = self.pending, []

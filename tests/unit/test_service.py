@@ -14,7 +14,7 @@ from consumer.metrics import Metrics
 from consumer.pipeline import Pipeline
 from consumer.service import MAX_DELIVERY_ATTEMPTS, FatalError, Service
 from schemas.topics import DEFAULT_TOPICS as T
-from tests.support.records import FakeRecord
+from tests.support.records import FakeRecord, SentMessage
 
 
 class Message(FakeRecord):
@@ -75,29 +75,15 @@ class FakeConsumer:
             self.stored[tp.partition] = tp.offset
 
 
-class Delivered:
-    def __init__(self, topic, value, key):
-        self._t, self._v, self._k = topic, value, key
-
-    def topic(self):
-        return self._t
-
-    def value(self):
-        return self._v
-
-    def key(self):
-        return self._k
-
-
 class FakeProducer:
     def __init__(self):
         self.pending: list = []
-        self.delivered: list[Delivered] = []
+        self.delivered: list[SentMessage] = []
         self.auto_deliver = True
         self.fail_next = 0
 
     def produce(self, topic, value, key, on_delivery):
-        self.pending.append((Delivered(topic, value, key), on_delivery))
+        self.pending.append((SentMessage(topic, value, key), on_delivery))
 
     def deliver(self):
         pending, self.pending = self.pending, []
