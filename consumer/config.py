@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     topic_review: str = DEFAULT_TOPICS.review
     topic_duplicate: str = DEFAULT_TOPICS.duplicate
     topic_dead_letter: str = DEFAULT_TOPICS.dead_letter
+    topic_feedback: str = DEFAULT_TOPICS.feedback
     metrics_port: int = 9108
     metrics_host: str = "0.0.0.0"
     dedup_key: str = "tagger:dedup"

@@ -7,6 +7,7 @@ from schemas.events import (
     ErrorInfo,
     RawContentEvent,
 )
+from schemas.feedback import FeedbackRecord
 from schemas.tags import APPROVED_TAGS, Tag
 from schemas.topics import Topics
 
@@ -16,6 +17,7 @@ __all__ = [
     "DeadLetterEvent",
     "DuplicateEvent",
     "ErrorInfo",
+    "FeedbackRecord",
     "RawContentEvent",
     "Tag",
     "Topics",

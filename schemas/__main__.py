@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from schemas.artifact import ArtifactMetadata
 from schemas.events import ClassifiedEvent, DeadLetterEvent, DuplicateEvent, RawContentEvent
+from schemas.feedback import FeedbackRecord
 from schemas.topics import DEFAULT_TOPICS
 
 EXPORTS: dict[str, tuple[type[BaseModel], list[str]]] = {
@@ -17,6 +18,7 @@ EXPORTS: dict[str, tuple[type[BaseModel], list[str]]] = {
     "classified-event": (ClassifiedEvent, [DEFAULT_TOPICS.tagged, DEFAULT_TOPICS.review]),
     "duplicate-event": (DuplicateEvent, [DEFAULT_TOPICS.duplicate]),
     "dead-letter-event": (DeadLetterEvent, [DEFAULT_TOPICS.dead_letter]),
+    "feedback-record": (FeedbackRecord, [DEFAULT_TOPICS.feedback]),
     "artifact-metadata": (ArtifactMetadata, []),
 }
 

@@ -32,6 +32,21 @@ class PredictionSettings(BaseModel):
     description_view_weight: Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)]
 
 
+class FeedbackSummary(BaseModel):
+    """The labels from people (`train --feedback`) a model was trained on beside the data set: how
+    many, which tags, and the file's checksum, so a model's training data can be traced."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    rows: Annotated[int, Field(ge=0)]
+    labels: dict[str, Annotated[int, Field(ge=0)]]
+    sha256: Sha256
+    source: str | None = None
+    replaced: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="Data set rows a feedback row replaced (same id or same text)."
+    )
+
+
 class ArtifactMetadata(BaseModel):
     """What an artifact is, what it was trained on and how it scored.
 
@@ -60,3 +75,4 @@ class ArtifactMetadata(BaseModel):
     num_validation: int | None = None
     split_seed: int | None = None
     training_seconds: float | None = None
+    feedback: FeedbackSummary | None = None

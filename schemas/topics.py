@@ -10,8 +10,12 @@ class Topics:
     review: str = "content.review"
     duplicate: str = "content.duplicates"
     dead_letter: str = "content.dead-letter"
+    feedback: str = "content.feedback"
+    """Reviewers' decisions and users' reports (schemas.feedback); the reviewer app writes it,
+    training reads it. Not one of the service's outputs: the service neither writes nor needs it."""
 
     def outputs(self) -> tuple[str, str, str, str]:
+        """The topics the service writes (and so requires at startup)."""
         return (self.tagged, self.review, self.duplicate, self.dead_letter)
 
     def prefixed(self, prefix: str, input: str | None = None) -> "Topics":

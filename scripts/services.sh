@@ -232,7 +232,7 @@ kafka_up_locked() {
       cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
       log "kafka: formatting $KAFKA_DATA (cluster id $cluster_id)"
       if ! "${KAFKA_CMD[@]}" kafka.tools.StorageTool format --ignore-formatted \
-             -t "$cluster_id" -c "$KAFKA_PROPS" > "$KAFKA_LOGS/format.out" 2>&1; then
+             --cluster-id="$cluster_id" -c "$KAFKA_PROPS" > "$KAFKA_LOGS/format.out" 2>&1; then
         cat "$KAFKA_LOGS/format.out" >&2
         die "kafka: storage format failed (see $KAFKA_LOGS/format.out)"
       fi

@@ -61,8 +61,19 @@ def _row_list(rows: list[int], limit: int = 10) -> str:
     return shown + (f" (+{len(rows) - limit} more)" if len(rows) > limit else "")
 
 
-def parse(raw: bytes, source: str = "<bytes>") -> Dataset:
-    """Parse and validate CSV bytes. Rows in errors are 1-based data rows (header = 0)."""
+def parse(
+    raw: bytes,
+    source: str = "<bytes>",
+    *,
+    min_rows_per_tag: int = MIN_ROWS_PER_TAG,
+    allow_empty: bool = False,
+) -> Dataset:
+    """Parse and validate CSV bytes. Rows in errors are 1-based data rows (header = 0).
+
+    A labels file exported from feedback (`parse_feedback`) is checked row by row like the data
+    set, but may be empty and may lack tags: it is trained on together with the data set, and the
+    combination must hold every tag (`merge`).
+    """
     text = raw.decode("utf-8-sig")
     reader = csv.DictReader(io.StringIO(text, newline=""))
     columns = tuple(reader.fieldnames or ())
@@ -71,7 +82,7 @@ def parse(raw: bytes, source: str = "<bytes>") -> Dataset:
         raise DataValidationError([f"missing columns {missing}; found {list(columns)}"])
     rows = list(reader)
     problems: list[str] = []
-    if not rows:
+    if not rows and not allow_empty:
         problems.append("no rows")
 
     null_tag = [i for i, r in enumerate(rows, 1) if not (r["tag"] or "").strip()]
@@ -113,17 +124,7 @@ def parse(raw: bytes, source: str = "<bytes>") -> Dataset:
             else:
                 seen_pairs[pair] = i
 
-    counts = {tag: 0 for tag in APPROVED_TAGS}
-    for r in rows:
-        tag = (r["tag"] or "").strip()
-        if tag in counts:
-            counts[tag] += 1
-    too_few = {tag: n for tag, n in counts.items() if n < MIN_ROWS_PER_TAG}
-    if rows and too_few:
-        problems.append(
-            f"every approved tag needs at least {MIN_ROWS_PER_TAG} rows (the model must know all "
-            f"of them and the split is stratified); too few: {too_few}"
-        )
+    problems += _too_few_per_tag([(r["tag"] or "").strip() for r in rows], min_rows_per_tag)
 
     if problems:
         raise DataValidationError(problems)
@@ -140,6 +141,72 @@ def parse(raw: bytes, source: str = "<bytes>") -> Dataset:
     return Dataset(examples=examples, source=source, sha256=hashlib.sha256(raw).hexdigest())
 
 
+def _too_few_per_tag(tags: list[str], minimum: int) -> list[str]:
+    counts = {tag: 0 for tag in APPROVED_TAGS}
+    for tag in tags:
+        if tag in counts:
+            counts[tag] += 1
+    too_few = {tag: n for tag, n in counts.items() if n < minimum}
+    if not tags or not too_few:
+        return []
+    return [
+        f"every approved tag needs at least {minimum} rows (the model must know all "
+        f"of them and the split is stratified); too few: {too_few}"
+    ]
+
+
 def load(location: str | os.PathLike[str] | None = None) -> Dataset:
     loc = dataset_location(location)
     return parse(read_bytes(loc), source=loc)
+
+
+def parse_feedback(raw: bytes, source: str = "<bytes>") -> Dataset:
+    """A labels file from `python -m training feedback export`: every row check of the data set,
+    without its minimum rows per tag (a week of reviews may not touch every tag, or may be none)."""
+    return parse(raw, source, min_rows_per_tag=0, allow_empty=True)
+
+
+def load_feedback(location: str | os.PathLike[str]) -> Dataset:
+    return parse_feedback(read_bytes(str(location)), source=str(location))
+
+
+def csv_bytes(examples: list[Example]) -> bytes:
+    """Examples in the data set's format (its columns, in its order), as `parse` reads them."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(REQUIRED_COLUMNS)
+    for e in examples:
+        writer.writerow([e.id, e.created_on, e.title, e.description, e.tag])
+    return out.getvalue().encode()
+
+
+def _text_key(e: Example) -> tuple[str, str]:
+    return (e.title.strip(), e.description.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    dataset: Dataset
+    replaced: int
+    """Data set rows a feedback row replaced."""
+
+
+def merge(dataset: Dataset, feedback: Dataset) -> Merged:
+    """The data set with the feedback rows in it: a feedback row replaces every data set row with
+    its id or its (title, description), because a person's decision is newer than the data set's
+    label and the same text must not carry two labels (nor sit in both sides of a split).
+
+    The result keeps the data set's source and checksum (the feedback file's are recorded
+    beside them) and must still hold every tag `MIN_ROWS_PER_TAG` times.
+    """
+    ids = {e.id for e in feedback.examples}
+    texts = {_text_key(e) for e in feedback.examples}
+    kept = [e for e in dataset.examples if e.id not in ids and _text_key(e) not in texts]
+    examples = kept + list(feedback.examples)
+    problems = _too_few_per_tag([e.tag for e in examples], MIN_ROWS_PER_TAG)
+    if problems:
+        raise DataValidationError([f"data set with feedback from {feedback.source}: {problems[0]}"])
+    return Merged(
+        Dataset(examples=examples, source=dataset.source, sha256=dataset.sha256),
+        replaced=len(dataset.examples) - len(kept),
+    )

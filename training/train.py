@@ -3,6 +3,7 @@ threshold, refit on every row, and write the artifact."""
 
 import logging
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from inference.artifact import load_artifact
 from training.calibrate import calibrate_threshold, selective_at
 from training.config import TrainConfig
 from training.crossval import out_of_fold
-from training.data import Dataset, Example
+from training.data import Dataset, Example, merge
 from training.evaluate import evaluate_examples
 from training.fit import fit_all, fit_classifier
 from training.write import write_artifact
@@ -29,9 +30,34 @@ def split(
     return list(train), list(val)
 
 
-def train(dataset: Dataset, config: TrainConfig, out_dir: Path) -> dict[str, Any]:
-    """Returns the artifact's metadata; the artifact itself is at `out_dir`."""
+def feedback_summary(feedback: Dataset, replaced: int) -> dict[str, Any]:
+    """What the artifact's metadata says about the labels from people
+    (`schemas.artifact.FeedbackSummary`)."""
+    labels = Counter(e.tag for e in feedback.examples)
+    return {
+        "rows": len(feedback.examples),
+        "labels": dict(sorted(labels.items())),
+        "sha256": feedback.sha256,
+        "source": feedback.source,
+        "replaced": replaced,
+    }
+
+
+def train(
+    dataset: Dataset, config: TrainConfig, out_dir: Path, feedback: Dataset | None = None
+) -> dict[str, Any]:
+    """Returns the artifact's metadata; the artifact itself is at `out_dir`.
+
+    With `feedback` (a labels file from `python -m training feedback export`), trains on the data
+    set with those rows merged in (`training.data.merge`: they replace rows of the same id or text),
+    and the metadata counts them.
+    """
     started = time.perf_counter()
+    extra: dict[str, Any] = {}
+    if feedback is not None:
+        merged = merge(dataset, feedback)
+        dataset = merged.dataset
+        extra["feedback"] = feedback_summary(feedback, merged.replaced)
     train_examples, val_examples = split(dataset, config.validation_size, config.split_seed)
     classifier = fit_classifier(train_examples, config)
     report = evaluate_examples(classifier, val_examples, threshold=None)
@@ -82,6 +108,7 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: Path) -> dict[str, Any
             "num_validation": len(val_examples),
             "split_seed": config.split_seed,
             "training_seconds": round(time.perf_counter() - started, 3),
+            **extra,
         },
     )
     return load_artifact(out_dir).metadata

@@ -35,6 +35,7 @@ def test_export_writes_a_schema_per_record_type(tmp_path: Path, capsys):
         "classified-event.schema.json",
         "dead-letter-event.schema.json",
         "duplicate-event.schema.json",
+        "feedback-record.schema.json",
         "raw-content-event.schema.json",
     ]
     classified = json.loads((tmp_path / "classified-event.schema.json").read_text())
