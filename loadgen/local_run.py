@@ -1,73 +1,114 @@
-"""`make run`: create topics, start the service, replay the data set through it, summarise, and
-leave the service running until Ctrl-C (which stops it cleanly)."""
+"""`make run`: create topics, start the service and the reviewer app, replay a stream that goes
+down every route (`loadgen.demo`), say where events went, and leave both running until Ctrl-C
+(which stops them cleanly)."""
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 
 from consumer.config import Settings
 from consumer.metrics import OUTCOMES, scrape, total
 from consumer.topics import ensure_topics
-from loadgen.replay import generate_events, producer, publish
+from loadgen.demo import demo_events
+from loadgen.replay import producer, publish
 from training.data import dataset_location, load
 
+REVIEWER_PORT = int(os.environ.get("REVIEWER_PORT", "8088"))
 
-def _healthy(port: int) -> bool:
+
+def _answers(url: str, ok: Callable[[bytes], bool] = lambda body: True) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-            return r.status == 200 and b'"assigned_partitions": 0' not in r.read()
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200 and ok(r.read())
     except Exception:
         return False
 
 
+def _wait(proc: subprocess.Popen[bytes], ready: Callable[[], bool], what: str) -> bool:
+    deadline = time.monotonic() + 60
+    while not ready():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            print(f"{what} failed to start; see its logs above", file=sys.stderr)
+            return False
+        time.sleep(0.3)
+    return True
+
+
+def _demo_token() -> tuple[str, str]:
+    """REVIEWER_TOKENS as configured, or a fresh token for a reviewer called `demo`."""
+    configured = os.environ.get("REVIEWER_TOKENS")
+    if configured:
+        return configured, configured.split(",")[0].split(":")[0]
+    token = secrets.token_urlsafe(12)
+    return f"{token}:demo", token
+
+
 def main() -> int:
     settings = Settings()
-    ensure_topics(settings.kafka_bootstrap_servers, settings.topics, partitions=6)
-    service = subprocess.Popen([sys.executable, "-m", "consumer"], env=os.environ.copy())
+    ensure_topics(settings.kafka_bootstrap_servers, settings.topics, partitions=6, feedback=True)
     port = settings.metrics_port
-    deadline = time.monotonic() + 60
-    while not _healthy(port):
-        if service.poll() is not None or time.monotonic() > deadline:
-            print("service failed to start; see its logs above", file=sys.stderr)
-            service.kill()
-            return 1
-        time.sleep(0.3)
-    before = total(scrape(port), "tagger_events_total")
+    service = subprocess.Popen([sys.executable, "-m", "consumer"], env=os.environ.copy())
+    tokens, token = _demo_token()
+    reviewer_env = {**os.environ, "REVIEWER_TOKENS": tokens, "REVIEWER_PORT": str(REVIEWER_PORT)}
+    reviewer = subprocess.Popen([sys.executable, "-m", "reviewer"], env=reviewer_env)
+    processes = [service, reviewer]
+    started = _wait(
+        service,
+        lambda: _answers(
+            f"http://127.0.0.1:{port}/healthz", lambda b: b'"assigned_partitions": 0' not in b
+        ),
+        "the service",
+    ) and _wait(
+        reviewer, lambda: _answers(f"http://127.0.0.1:{REVIEWER_PORT}/healthz"), "the reviewer app"
+    )
+    if not started:
+        for p in processes:
+            p.kill()
+        return 1
+    before = {o: total(scrape(port), "tagger_events_total", outcome=o) for o in OUTCOMES}
 
     examples = load(dataset_location()).examples
+    stream = demo_events(examples, id_prefix=f"run{int(time.time())}")
     sent = publish(
-        producer(settings.kafka_bootstrap_servers),
-        settings.topic_input,
-        generate_events(examples, id_prefix=f"run{int(time.time())}"),
-        len(examples),
+        producer(settings.kafka_bootstrap_servers), settings.topic_input, stream, len(stream)
     )
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         samples = scrape(port)
-        if total(samples, "tagger_events_total") - before >= sent:
+        if total(samples, "tagger_events_total") - sum(before.values()) >= sent:
             break
         time.sleep(0.3)
-    print(f"\nreplayed {sent} events from {dataset_location()}; where they went:")
+    print(
+        f"\nreplayed {sent} events ({len(examples)} rows of {dataset_location()}, content it never "
+        "saw, messy copies, malformed records); where they went:"
+    )
     for outcome in OUTCOMES:  # each outcome names its Topics field
-        n = total(samples, "tagger_events_total", outcome=outcome)
+        n = total(samples, "tagger_events_total", outcome=outcome) - before[outcome]
         print(f"  {outcome:<12} {int(n):>6}  → {getattr(settings.topics, outcome)}")
-    for s in sorted(samples, key=lambda s: sorted(s.labels.items())):
-        if s.name == "tagger_tags_total" and s.value:
-            print(f"    {s.labels['route']:<7} {s.labels['tag']:<28} {int(s.value):>6}")
     print("  (content seen in an earlier run within the dedup retention counts as duplicate)")
     print(
-        f"\nservice running; metrics at http://localhost:{port}/metrics, health at "
-        f"http://localhost:{port}/healthz. Ctrl-C stops it cleanly."
+        f"\nreview the uncertain ones at http://localhost:{REVIEWER_PORT}/login with the token "
+        f"{token}\n(keys 1-4 choose a tag, Enter confirms the model's, S skips, U undoes; "
+        f"decisions go to {settings.topics.feedback}).\n"
+        f"service metrics at http://localhost:{port}/metrics. Ctrl-C stops both cleanly."
     )
-    signal.signal(signal.SIGINT, lambda *_: service.send_signal(signal.SIGINT))
-    signal.signal(signal.SIGTERM, lambda *_: service.send_signal(signal.SIGTERM))
-    code = service.wait()
-    print(f"service exited with {code}")
-    return code
+
+    def forward(signum: int, _frame: object) -> None:
+        for p in processes:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    codes = [p.wait() for p in processes]
+    print(f"service exited with {codes[0]}, reviewer app with {codes[1]}")
+    return max(codes)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import argparse
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -23,7 +23,7 @@ from training.data import Example, dataset_location, load
 _SUFFIXES = ("notes", "revisited", "in practice", "explained", "benchmark", "tutorial", "v2")
 
 
-def _messy(text: str, rng: random.Random) -> str:
+def messy(text: str, rng: random.Random) -> str:
     """Same content after normalisation: changed case, spacing and punctuation only."""
     choice = rng.randrange(3)
     if choice == 0:
@@ -56,7 +56,7 @@ def generate_events(
     for i in range(count):
         if emitted and rng.random() < duplicate_share:
             title, description = emitted[rng.randrange(len(emitted))]
-            title, description = _messy(title, rng), description
+            title, description = messy(title, rng), description
         else:
             e = examples[i % len(examples)]
             variant = i // len(examples)
@@ -85,12 +85,13 @@ def producer(bootstrap: str) -> Producer:
 def publish(
     producer: Producer,
     topic: str,
-    events: Iterator[dict[str, Any]],
+    events: Iterable[dict[str, Any] | bytes],
     total: int,
     rate: float | None = None,
     progress: bool = True,
 ) -> int:
-    """Open-loop: event i is due at start + i / rate, whether or not the broker keeps up."""
+    """Open-loop: event i is due at start + i / rate, whether or not the broker keeps up. An event
+    given as bytes is published as it is, without a key (a malformed record)."""
     sent = 0
     start = time.perf_counter()
     bar = tqdm(total=total, unit="ev", disable=not progress, file=sys.stderr)
@@ -99,10 +100,13 @@ def publish(
             delay = start + sent / rate - time.perf_counter()
             if delay > 0.001:
                 time.sleep(delay)
-        value = orjson.dumps(event)
+        if isinstance(event, bytes):
+            value, key = event, None
+        else:
+            value, key = orjson.dumps(event), str(event["id"]).encode()
         while True:
             try:
-                producer.produce(topic, value, str(event["id"]).encode())
+                producer.produce(topic, value, key)
                 break
             except BufferError:
                 producer.poll(0.05)

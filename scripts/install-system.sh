@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent install of what the local services and tests need (no Docker):
-#   * Debian packages: redis-server (+ redis-cli), kcat, prometheus
-#     (and a JRE / Maven only if `java` / `mvn` are missing)
+#   * Debian packages: redis-server (+ redis-cli), kcat, prometheus, chromium + chromium-driver
+#     (and a JRE / Maven only if `java` / `mvn` are missing); chromium is the browser the reviewer
+#     app's tests drive, so no test ever downloads one
 #   * the Apache Kafka 4.x broker jars, resolved from Maven Central by
 #     scripts/kafka/pom.xml, into ${KAFKA_LIB_DIR:-${SERVICES_DIR:-<repo>/.services}/kafka/lib}
 #   * the deploy checks' tools (scripts/check-deploy.sh, tests/unit/test_deploy_*.py), pinned, in
@@ -52,10 +53,12 @@ install_apt_packages() {
   command -v redis-cli >/dev/null 2>&1 || pkgs+=(redis-tools)
   command -v kcat >/dev/null 2>&1 || pkgs+=(kcat)
   command -v prometheus >/dev/null 2>&1 || pkgs+=(prometheus)
+  command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || pkgs+=(chromium-driver)
   command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
   if [ "${#pkgs[@]}" -eq 0 ]; then
-    log "apt packages: already present (redis-server, redis-cli, kcat, prometheus, java, mvn)"
+    log "apt packages: already present (redis-server, redis-cli, kcat, prometheus, chromium, chromedriver, java, mvn)"
     return 0
   fi
   log "apt packages to install: ${pkgs[*]}"

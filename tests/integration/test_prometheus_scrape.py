@@ -1,19 +1,32 @@
-"""A real Prometheus scrapes the running service; every dashboard query and alert runs on it."""
+"""A real Prometheus scrapes the running service and the reviewer app (each as the job the
+deployed config names); every dashboard query and alert runs on it."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
 import urllib.request
+import uuid
 
 import pytest
 import yaml
 
+from consumer.config import topic_env
+from consumer.topics import ensure_topics
 from tests.support.harness import ROOT, ServiceProcess, produce, unique_topics
-from tests.support.promql import ALERTS, alert_rules, all_exprs, load_dashboard
+from tests.support.promql import (
+    ALERTS,
+    REVIEWER_JOB,
+    SERVICE_JOB,
+    alert_rules,
+    all_exprs,
+    load_dashboard,
+)
 from tests.support.records import event
 from tests.support.servers import free_ports
 
@@ -46,12 +59,48 @@ def _query(port: int, expr: str) -> dict:
     return _get(port, "/api/v1/query", query=expr)
 
 
+def _up(port: int, job: str) -> bool:
+    result = _query(port, f'up{{job="{job}"}}')["data"]["result"]
+    return bool(result) and result[0]["value"][1] == "1"
+
+
+def _start_reviewer(bootstrap: str, topics, tmp) -> tuple[subprocess.Popen, int]:
+    """`python -m reviewer` as compose runs it, on the test's topics; returns once it is healthy."""
+    [port] = free_ports(1)
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        **topic_env(topics),
+        "REVIEWER_HOST": "127.0.0.1",
+        "REVIEWER_PORT": str(port),
+        "REVIEWER_GROUP_ID": f"reviewer-{uuid.uuid4().hex[:8]}",
+        "REVIEWER_TOKENS": "scrape-token:scrape",
+        "REVIEWER_SECRET_KEY": "scrape-test-signing-key",
+    }
+    log = (tmp / "reviewer.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reviewer"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        if ServiceProcess.health_at(port) is not None:
+            return proc, port
+        time.sleep(0.3)
+    proc.kill()
+    proc.wait(10)
+    logs = (tmp / "reviewer.log").read_text(errors="replace")
+    raise RuntimeError(f"reviewer app not healthy (exit {proc.returncode}): {logs[-2000:]}")
+
+
 @pytest.fixture(scope="module")
 def scraped(services, model_dir, tmp_path_factory):
     if shutil.which("prometheus") is None:
         pytest.fail("prometheus is not installed (scripts/install-system.sh installs it)")
     tmp = tmp_path_factory.mktemp("prometheus")
     topics = unique_topics(3, services.bootstrap)
+    ensure_topics(services.bootstrap, topics, 3, output_partitions=2, feedback=True)
     svc = ServiceProcess(
         bootstrap=services.bootstrap,
         redis_url=services.redis_url,
@@ -60,16 +109,23 @@ def scraped(services, model_dir, tmp_path_factory):
         log_path=tmp / "service.log",
     )
     svc.start()
+    try:
+        reviewer, reviewer_port = _start_reviewer(services.bootstrap, topics, tmp)
+    except Exception:
+        svc.stop_quietly()
+        raise
     [prom_port] = free_ports(1)
     config = yaml.safe_load(PROM_CONFIG.read_text())
     config["global"]["scrape_interval"] = "1s"
     config["global"]["evaluation_interval"] = "1s"
     config["rule_files"] = [str(ALERTS)]
     for job in config["scrape_configs"]:
-        if job["job_name"] == "content-tagger":
+        if job["job_name"] == SERVICE_JOB:
             job["static_configs"] = [
                 {"targets": [f"127.0.0.1:{svc.metrics_port}"], "labels": {"worker": "0"}}
             ]
+        elif job["job_name"] == REVIEWER_JOB:
+            job["static_configs"] = [{"targets": [f"127.0.0.1:{reviewer_port}"]}]
         else:
             job["static_configs"] = [{"targets": [f"127.0.0.1:{prom_port}"]}]
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
@@ -100,8 +156,8 @@ def scraped(services, model_dir, tmp_path_factory):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                up = _query(prom_port, 'up{job="content-tagger"}')["data"]["result"]
-                if up and up[0]["value"][1] == "1" and time.monotonic() > deadline - 45:
+                both_up = _up(prom_port, SERVICE_JOB) and _up(prom_port, REVIEWER_JOB)
+                if both_up and time.monotonic() > deadline - 45:
                     break
             except OSError:
                 pass
@@ -112,6 +168,9 @@ def scraped(services, model_dir, tmp_path_factory):
         prom.send_signal(signal.SIGTERM)
         prom.wait(20)
         svc.stop_quietly()
+        if reviewer.poll() is None:
+            reviewer.kill()
+            reviewer.wait(10)
 
 
 @pytest.mark.parametrize("expr", _dashboard_exprs())

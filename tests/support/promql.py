@@ -1,5 +1,5 @@
 """The deployed PromQL (dashboard panels, alert rules), which metric names it uses, and which the
-service exports."""
+service and the reviewer app export."""
 
 import json
 import re
@@ -44,9 +44,16 @@ PROMQL_KEYWORDS = frozenset(
 )
 
 
-def exported_metric_names() -> set[str]:
-    """Series names the service exposes, from its own registry, plus Prometheus' `up`."""
+# Prometheus job of each registry's process (deploy/prometheus/prometheus.yml, the PodMonitors).
+SERVICE_JOB = "content-tagger"
+REVIEWER_JOB = "content-tagger-reviewer"
+
+
+def exported_metric_names_by_job() -> dict[str, set[str]]:
+    """Series names each scrape job exposes, from the process' own registry: the service's
+    (consumer/metrics.py) and the reviewer app's (reviewer/metrics.py)."""
     from consumer.metrics import Metrics
+    from reviewer.metrics import ReviewerMetrics
 
     suffixes = {
         "counter": ("_total",),
@@ -58,11 +65,21 @@ def exported_metric_names() -> set[str]:
         "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
         "unknown": ("",),
     }
-    names = {"up"}
-    for family in Metrics().registry.collect():
-        names.update(family.name + suffix for suffix in suffixes[family.type])
-        names.update(s.name for s in family.samples if not s.name.endswith("_created"))
-    return names
+    by_job: dict[str, set[str]] = {}
+    for job, registry in (
+        (SERVICE_JOB, Metrics().registry),
+        (REVIEWER_JOB, ReviewerMetrics().registry),
+    ):
+        names = by_job[job] = set()
+        for family in registry.collect():
+            names.update(family.name + suffix for suffix in suffixes[family.type])
+            names.update(s.name for s in family.samples if not s.name.endswith("_created"))
+    return by_job
+
+
+def exported_metric_names() -> set[str]:
+    """Series names the service and the reviewer app expose, plus Prometheus' `up`."""
+    return {"up"}.union(*exported_metric_names_by_job().values())
 
 
 def metric_names_in(expr: str) -> set[str]:

@@ -1,7 +1,8 @@
 """Lint of the provisioned Grafana dashboard: datasource, queries, metric names.
 
 The metric-name check parses names out of PromQL with a regex and compares them with what
-consumer/metrics.py registers, so renaming a metric without updating the dashboard fails here.
+consumer/metrics.py and reviewer/metrics.py register, so renaming a metric without updating the
+dashboard fails here.
 """
 
 import re
@@ -13,9 +14,12 @@ import yaml
 
 from tests.support import ROOT
 from tests.support.promql import (
+    REVIEWER_JOB,
+    SERVICE_JOB,
     all_exprs,
     all_panels,
     exported_metric_names,
+    exported_metric_names_by_job,
     load_dashboard,
     metric_names_in,
 )
@@ -67,6 +71,9 @@ def test_exported_names_expand_histograms_counters_and_info():
         "tagger_model_info",
         "tagger_consumer_lag",
         "up",
+        "tagger_review_queue_depth",
+        "tagger_review_decisions_total",
+        "tagger_review_decision_seconds_bucket",
     } <= names
 
 
@@ -124,7 +131,16 @@ def test_every_metric_in_queries_is_exported_by_the_service():
     exported = exported_metric_names()
     for expr in all_exprs(load_dashboard()):
         unknown = metric_names_in(expr) - exported
-        assert not unknown, f"{sorted(unknown)} not exported by consumer/metrics.py: {expr}"
+        assert not unknown, f"{sorted(unknown)} exported by neither service nor reviewer: {expr}"
+
+
+def test_every_query_selects_the_job_that_exports_its_metrics():
+    by_job = exported_metric_names_by_job()
+    for expr in all_exprs(load_dashboard()):
+        jobs = set(re.findall(r'job="([^"]*)"', expr))
+        assert len(jobs) == 1, f"one job per query: {expr}"
+        (job,) = jobs
+        assert metric_names_in(expr) - {"up"} <= by_job[job], expr
 
 
 def test_queries_use_no_template_variables_besides_rate_interval():
@@ -151,6 +167,29 @@ def test_dashboard_shows_every_required_signal():
         "tagger_paused",
     }
     assert required <= referenced, sorted(required - referenced)
+
+
+def test_review_loop_row_shows_the_reviewer_apps_signals():
+    dashboard = load_dashboard()
+    rows = [p for p in dashboard["panels"] if p.get("type") == "row"]
+    assert [row["title"] for row in rows] == ["Review loop"]
+    (row,) = rows
+    after = [p for p in dashboard["panels"] if p["gridPos"]["y"] > row["gridPos"]["y"]]
+    exprs = [t["expr"] for p in after for t in p["targets"]]
+    referenced = set().union(*(metric_names_in(e) for e in exprs))
+    assert {
+        "tagger_review_queue_depth",
+        "tagger_review_items_waiting_seconds",
+        "tagger_review_decisions_total",
+        "tagger_review_corrections_total",
+        "tagger_review_decision_seconds_bucket",
+        "up",
+    } <= referenced
+    assert all(f'job="{REVIEWER_JOB}"' in e and f'job="{SERVICE_JOB}"' not in e for e in exprs)
+    assert any("sum by (action)" in e for e in exprs)
+    assert any("sum by (predicted_tag)" in e for e in exprs)
+    quantiles = {float(q) for e in exprs for q in re.findall(r"histogram_quantile\(([\d.]+), ", e)}
+    assert quantiles == {0.5, 0.95}
 
 
 def test_latency_panels_take_quantiles_of_bucket_rates_by_le():

@@ -21,10 +21,10 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 K8S = ROOT / "deploy" / "k8s"
 INPUT_PARTITIONS = 6
-# What the images are built from: the serving packages go into both images, the training and
-# load generator packages into the trainer image only.
+# What the images are built from: the serving packages (the consumer's, and the reviewer app's)
+# go into both images, the training and load generator packages into the trainer image only.
 BUILD_FILES = {"constraints.txt", "pyproject.toml", "setup.py", "README.md"}
-RUNTIME_PACKAGES = {"schemas", "inference", "consumer"}
+RUNTIME_PACKAGES = {"schemas", "inference", "consumer", "reviewer"}
 TRAINER_PACKAGES = {"training", "loadgen"}
 
 
@@ -64,8 +64,18 @@ def k8s_documents() -> list[dict]:
     return docs
 
 
-def k8s_kind(kind: str) -> dict:
-    (doc,) = [d for d in k8s_documents() if d["kind"] == kind]
+# Object names of the two workloads, for the kinds both have (Deployment, Service, Secret...).
+CONSUMER = "content-tagger"
+REVIEWER = "content-tagger-reviewer"
+
+
+def k8s_kind(kind: str, name: str | None = None) -> dict:
+    """The one object of `kind` (named `name` where the consumer and the reviewer both have one)."""
+    (doc,) = [
+        d
+        for d in k8s_documents()
+        if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
     return doc
 
 
@@ -109,6 +119,47 @@ def test_topic_creation_waits_for_healthy_kafka():
     topics = services()["topics"]
     assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert topics["command"][:3] == ["python", "-m", "consumer.topics"]
+
+
+def test_topic_creation_also_creates_the_feedback_topic():
+    topics = services()["topics"]
+    assert "--no-feedback" not in topics["command"]
+    assert topics["environment"]["TOPIC_FEEDBACK"] == "content.feedback"
+
+
+def test_reviewer_app_runs_beside_the_tagger_from_the_runtime_image():
+    reviewer = services()["reviewer"]
+    assert reviewer["command"] == ["python", "-m", "reviewer"]
+    assert reviewer["build"]["target"] == "runtime"
+    assert reviewer["image"] == "content-tagger:local"
+    assert reviewer["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert reviewer["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+    assert "127.0.0.1:8088:8088" in reviewer["ports"]
+    assert "volumes" not in reviewer  # no model: it never classifies
+
+
+def test_reviewer_app_points_at_the_taggers_topics_and_broker():
+    env = services()["reviewer"]["environment"]
+    tagger_env = services()["tagger"]["environment"]
+    for key in ("KAFKA_BOOTSTRAP_SERVERS", "TOPIC_REVIEW", "TOPIC_TAGGED", "TOPIC_FEEDBACK"):
+        assert env[key] == tagger_env[key], key
+    assert env["REVIEWER_PORT"] == "8088"
+    assert env["REVIEWER_HOST"] == "0.0.0.0"
+    assert env["REVIEWER_GROUP_ID"] == "content-tagger-reviewer"
+    assert env["REVIEWER_GROUP_ID"] != tagger_env["CONSUMER_GROUP_ID"]
+
+
+def test_reviewer_secrets_come_from_the_environment_with_local_demo_defaults():
+    env = services()["reviewer"]["environment"]
+    assert env["REVIEWER_TOKENS"].startswith("${REVIEWER_TOKENS:-")
+    assert env["REVIEWER_SECRET_KEY"].startswith("${REVIEWER_SECRET_KEY:-")
+    assert "local use only" in COMPOSE.read_text().lower()
+
+
+def test_reviewer_healthcheck_polls_its_healthz_on_its_port():
+    test = services()["reviewer"]["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "python"]
+    assert "http://127.0.0.1:8088/healthz" in test[-1]
 
 
 def test_trainer_mounts_the_dataset_read_only_from_dataset_dir():
@@ -226,7 +277,7 @@ def test_compose_runs_training_and_replay_from_the_trainer_image_only():
     for name in ("trainer", "replay"):
         assert all_services[name]["build"]["target"] == "trainer", name
         assert all_services[name]["image"] == "content-tagger-trainer:local", name
-    for name in ("topics", "tagger"):
+    for name in ("topics", "tagger", "reviewer"):
         assert all_services[name]["build"]["target"] == "runtime", name
         assert all_services[name]["image"] == "content-tagger:local", name
 
@@ -256,48 +307,148 @@ def test_keda_max_replicas_equals_input_partitions():
 
 
 def test_deployment_leaves_replicas_to_keda_and_runs_one_worker_per_pod():
-    deployment = k8s_kind("Deployment")
+    deployment = k8s_kind("Deployment", CONSUMER)
     assert "replicas" not in deployment["spec"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["args"][-2:] == ["--workers", "1"]
 
 
 def test_deployment_probes_hit_healthz():
-    (container,) = k8s_kind("Deployment")["spec"]["template"]["spec"]["containers"]
+    (container,) = k8s_kind("Deployment", CONSUMER)["spec"]["template"]["spec"]["containers"]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"]["path"] == "/healthz", probe
 
 
 def test_deployment_delivers_the_model_with_an_init_container():
-    pod = k8s_kind("Deployment")["spec"]["template"]["spec"]
+    pod = k8s_kind("Deployment", CONSUMER)["spec"]["template"]["spec"]
     (init,) = pod["initContainers"]
     assert {"name": "models", "mountPath": "/models"} in init["volumeMounts"]
     assert any(v["name"] == "models" and "emptyDir" in v for v in pod["volumes"])
 
 
 def test_k8s_secret_holds_only_placeholders():
-    secret = k8s_kind("Secret")
+    secret = k8s_kind("Secret", "content-tagger-kafka")
     assert "data" not in secret
     assert secret["stringData"]["sasl-username"] == "CHANGE_ME"
     assert secret["stringData"]["sasl-password"] == "CHANGE_ME"
+    reviewer = k8s_kind("Secret", REVIEWER)
+    assert "data" not in reviewer
+    assert reviewer["stringData"] == {"tokens": "CHANGE_ME", "secret-key": "CHANGE_ME"}
 
 
 def test_pod_is_scraped_by_podmonitor_and_annotations():
-    annotations = k8s_kind("Deployment")["spec"]["template"]["metadata"]["annotations"]
+    annotations = k8s_kind("Deployment", CONSUMER)["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/port"] == "9108"
-    endpoints = k8s_kind("PodMonitor")["spec"]["podMetricsEndpoints"]
+    endpoints = k8s_kind("PodMonitor", CONSUMER)["spec"]["podMetricsEndpoints"]
     assert endpoints[0]["port"] == "metrics"
 
 
 def test_pod_gets_no_service_account_token_and_only_metrics_ingress():
-    pod = k8s_kind("Deployment")["spec"]["template"]
+    pod = k8s_kind("Deployment", CONSUMER)["spec"]["template"]
     assert pod["spec"]["automountServiceAccountToken"] is False
-    policy = k8s_kind("NetworkPolicy")["spec"]
+    policy = k8s_kind("NetworkPolicy", CONSUMER)["spec"]
     assert policy["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
     assert policy["policyTypes"] == ["Ingress"]
     (rule,) = policy["ingress"]
     assert "from" not in rule and rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+
+
+# ------------------------------------------------------------------ kubernetes: reviewer app
+
+
+def reviewer_container() -> dict:
+    (container,) = k8s_kind("Deployment", REVIEWER)["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def test_reviewer_deployment_runs_the_app_from_the_runtime_image():
+    deployment = k8s_kind("Deployment", REVIEWER)
+    assert deployment["spec"]["replicas"] == 1
+    container = reviewer_container()
+    consumer = k8s_kind("Deployment", CONSUMER)["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == consumer["image"]
+    assert container["args"] == ["python", "-m", "reviewer"]
+    assert container["ports"] == [{"name": "http", "containerPort": 8088, "protocol": "TCP"}]
+    assert "initContainers" not in deployment["spec"]["template"]["spec"]  # no model
+
+
+def test_reviewer_deployment_gets_topics_from_the_shared_configmap_and_secrets_by_reference():
+    container = reviewer_container()
+    assert container["envFrom"] == [{"configMapRef": {"name": CONSUMER}}]
+    assert k8s_kind("ConfigMap")["data"]["TOPIC_FEEDBACK"] == "content.feedback"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["REVIEWER_PORT"]["value"] == "8088"
+    assert env["REVIEWER_GROUP_ID"]["value"] == "content-tagger-reviewer"
+    for name, key in (("REVIEWER_TOKENS", "tokens"), ("REVIEWER_SECRET_KEY", "secret-key")):
+        assert env[name]["valueFrom"]["secretKeyRef"] == {"name": REVIEWER, "key": key}
+    for name in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"):
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "content-tagger-kafka"
+
+
+def test_reviewer_probes_hit_healthz_on_its_port():
+    container = reviewer_container()
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+
+
+def test_reviewer_pod_is_locked_down_like_the_consumer():
+    pod = k8s_kind("Deployment", REVIEWER)["spec"]["template"]["spec"]
+    consumer_pod = k8s_kind("Deployment", CONSUMER)["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"] == consumer_pod["securityContext"]
+    assert (
+        reviewer_container()["securityContext"] == consumer_pod["containers"][0]["securityContext"]
+    )
+    assert reviewer_container()["resources"]["limits"].keys() == {"cpu", "memory"}
+
+
+def test_reviewer_service_network_policy_and_scraping_use_its_http_port():
+    labels = k8s_kind("Deployment", REVIEWER)["spec"]["template"]["metadata"]["labels"]
+    service = k8s_kind("Service", REVIEWER)["spec"]
+    assert service["selector"] == labels
+    assert service["ports"] == [
+        {"name": "http", "port": 8088, "targetPort": "http", "protocol": "TCP"}
+    ]
+    policy = k8s_kind("NetworkPolicy", REVIEWER)["spec"]
+    assert policy["podSelector"]["matchLabels"] == labels
+    (rule,) = policy["ingress"]
+    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    annotations = k8s_kind("Deployment", REVIEWER)["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "8088"
+    monitor = k8s_kind("PodMonitor", REVIEWER)["spec"]
+    assert monitor["selector"]["matchLabels"] == labels
+    (endpoint,) = monitor["podMetricsEndpoints"]
+    assert endpoint["port"] == "http"
+    assert {"targetLabel": "job", "replacement": "content-tagger-reviewer"} in endpoint[
+        "relabelings"
+    ]
+
+
+def test_consumer_selectors_do_not_pick_the_reviewer_pods():
+    reviewer_labels = k8s_kind("Deployment", REVIEWER)["spec"]["template"]["metadata"]["labels"]
+    selectors = [
+        k8s_kind("Deployment", CONSUMER)["spec"]["selector"]["matchLabels"],
+        k8s_kind("Service", "content-tagger-metrics")["spec"]["selector"],
+        k8s_kind("NetworkPolicy", CONSUMER)["spec"]["podSelector"]["matchLabels"],
+        k8s_kind("PodMonitor", CONSUMER)["spec"]["selector"]["matchLabels"],
+        k8s_kind("PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
+    ]
+    for selector in selectors:
+        assert not selector.items() <= reviewer_labels.items(), selector
+
+
+def test_every_variable_given_to_the_reviewer_is_one_it_reads():
+    """A misspelt name would be ignored silently (settings ignore unknown variables)."""
+    from consumer.config import PASSTHROUGH_PREFIXES
+    from reviewer.config import ReviewerSettings
+
+    known = {name.upper() for name in ReviewerSettings.model_fields}
+    given = set(services()["reviewer"]["environment"]) | {
+        e["name"] for e in reviewer_container()["env"]
+    }
+    unknown = {v for v in given - known if not v.startswith(PASSTHROUGH_PREFIXES)}
+    assert not unknown, sorted(unknown)
 
 
 # `kustomize build`, kubernetes-validate and checkov: tests/unit/test_deploy_tools.py.

@@ -12,7 +12,13 @@ import pytest
 import yaml
 
 from tests.support import ROOT
-from tests.support.promql import ALERTS, alert_rules, exported_metric_names, metric_names_in
+from tests.support.promql import (
+    ALERTS,
+    alert_rules,
+    exported_metric_names,
+    exported_metric_names_by_job,
+    metric_names_in,
+)
 
 PROM = ROOT / "deploy" / "prometheus"
 CONFIG = PROM / "prometheus.yml"
@@ -57,6 +63,14 @@ def test_prometheus_config_scrapes_the_tagger_job():
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     targets = [t for sc in jobs["content-tagger"]["static_configs"] for t in sc["targets"]]
     assert "tagger:9108" in targets
+
+
+def test_prometheus_config_scrapes_the_reviewer_app_on_its_port():
+    config = yaml.safe_load(CONFIG.read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    reviewer = jobs["content-tagger-reviewer"]
+    assert reviewer["metrics_path"] == "/metrics"
+    assert [t for sc in reviewer["static_configs"] for t in sc["targets"]] == ["reviewer:8088"]
 
 
 def test_rule_unit_tests_load_the_alert_rules():
@@ -109,6 +123,31 @@ def test_alert_exprs_use_only_exported_metric_names():
         assert not unknown, f"{rule['alert']}: {sorted(unknown)} not exported"
 
 
-def test_instance_down_alert_only_watches_the_tagger_job():
-    (rule,) = [r for r in alert_rules() if "up" in metric_names_in(r["expr"])]
-    assert 'job="content-tagger"' in rule["expr"]
+def test_each_down_alert_watches_exactly_one_job():
+    watched = {
+        rule["alert"]: re.findall(r'job="([^"]*)"', rule["expr"])
+        for rule in alert_rules()
+        if "up" in metric_names_in(rule["expr"])
+    }
+    assert watched == {
+        "TaggerInstanceDown": ["content-tagger"],
+        "TaggerReviewerDown": ["content-tagger-reviewer"],
+    }
+
+
+def test_each_alert_uses_one_jobs_metrics_and_selects_no_other_job():
+    by_job = exported_metric_names_by_job()
+    for rule in alert_rules():
+        names = metric_names_in(rule["expr"]) - {"up"}
+        owners = {job for job, exported in by_job.items() if names and names <= exported}
+        selected = set(re.findall(r'job="([^"]*)"', rule["expr"]))
+        assert not names or len(owners) == 1, rule["alert"]
+        assert selected <= owners or not names, rule["alert"]
+
+
+def test_review_loop_alerts_select_the_reviewer_job():
+    for name in ("TaggerReviewQueueGrowing", "TaggerReviewerDown"):
+        (rule,) = [r for r in alert_rules() if r["alert"] == name]
+        selectors = re.findall(r"\{([^}]*)\}", rule["expr"])
+        assert selectors, name
+        assert all(sel == 'job="content-tagger-reviewer"' for sel in selectors), name

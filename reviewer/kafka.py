@@ -1,0 +1,433 @@
+"""The app's Kafka clients: the feedback producer, the review-topic reader (its own consumer
+group, offsets committed by hand), the tagged-topic reader (for reports) and the startup read of
+the feedback topic. Client settings come from the service's conventions (`consumer.kafka`), so the
+same KAFKA_SASL_* / KAFKA_SSL_* / KAFKA_CONFIG_* variables configure both.
+
+Each reader runs in a thread of its own, the only thread that touches its consumer.
+"""
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from pydantic import ValidationError
+
+from consumer.kafka import common_config
+from reviewer.config import ReviewerSettings
+from reviewer.feedback import FeedbackWriteError
+from reviewer.history import Message as FeedbackMessage
+from reviewer.index import EventIndex
+from reviewer.items import ReviewEvent
+from reviewer.metrics import ReviewerMetrics
+from reviewer.queue import Position, ReviewQueue
+from schemas.events import ClassifiedEvent
+from schemas.feedback import FeedbackRecord
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2
+COMMIT_INTERVAL_SECONDS = 1.0
+LAG_INTERVAL_SECONDS = 5.0
+RESUME_FRACTION = 0.8
+"""Reading resumes once the held records fall below this share of REVIEWER_MAX_HELD."""
+
+
+class HistoryReadError(RuntimeError):
+    """The feedback topic could not be read to its end: the app must not start without it."""
+
+
+class KafkaFeedbackSink:
+    """Idempotent producer, acks=all; `write` flushes, so a record is acknowledged by every
+    in-sync replica before the request that made it answers success."""
+
+    def __init__(self, settings: ReviewerSettings, **overrides: Any) -> None:
+        self._topic = settings.topic_feedback
+        self._timeout = settings.reviewer_write_timeout_seconds
+        self._producer = Producer(
+            {
+                **common_config(settings.kafka_bootstrap_servers),
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 0,
+                "compression.type": "lz4",
+                **overrides,
+            }
+        )
+        self._lock = threading.Lock()
+
+    def write(self, record: FeedbackRecord) -> None:
+        outcome: list[KafkaError | None] = []
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            outcome.append(err)
+
+        with self._lock:
+            try:
+                self._producer.produce(
+                    self._topic,
+                    key=record.key,
+                    value=record.model_dump_json().encode(),
+                    on_delivery=delivered,
+                )
+            except (BufferError, KafkaException) as exc:
+                raise FeedbackWriteError(f"not queued: {exc}") from exc
+            remaining = self._producer.flush(self._timeout)
+        if not outcome:
+            raise FeedbackWriteError(
+                f"not acknowledged within {self._timeout:g} s ({remaining} record(s) in flight)"
+            )
+        if outcome[0] is not None:
+            raise FeedbackWriteError(str(outcome[0]))
+
+    def close(self) -> None:
+        with self._lock:
+            self._producer.flush(self._timeout)
+
+
+def read_feedback(settings: ReviewerSettings, timeout: float) -> list[FeedbackMessage]:
+    """Every committed record of the feedback topic, from the beginning to the end offsets found
+    at the start. A missing topic has no decisions; an unreachable broker or a read that does not
+    finish in `timeout` raises `HistoryReadError` (better no app than one that shows decided
+    items again)."""
+    topic = settings.topic_feedback
+    consumer = Consumer(
+        {
+            **common_config(settings.kafka_bootstrap_servers),
+            "group.id": f"{settings.reviewer_group_id}-history",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+        }
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        try:
+            meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        except KafkaException as exc:
+            raise HistoryReadError(f"cannot list {topic!r}: {exc}") from exc
+        if meta is None or meta.error is not None or not meta.partitions:
+            reason = meta.error if meta is not None and meta.error else "no such topic"
+            log.warning("no feedback history", extra={"topic": topic, "reason": str(reason)})
+            return []
+        ends: dict[int, int] = {}
+        for p in sorted(meta.partitions):
+            try:
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, p), timeout=max(deadline - time.monotonic(), 1.0)
+                )
+            except KafkaException as exc:
+                raise HistoryReadError(f"{topic!r}[{p}]: no watermarks: {exc}") from exc
+            if high > low:
+                ends[p] = high
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        messages: list[FeedbackMessage] = []
+        while ends:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise HistoryReadError(f"{topic!r}: end not reached within {timeout:g} s")
+            for msg in consumer.consume(1000, min(remaining, 0.5)):
+                p, offset, err = msg.partition(), msg.offset(), msg.error()
+                if p is None or offset is None:
+                    continue
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        if p in ends and offset >= ends[p]:
+                            del ends[p]
+                        continue
+                    raise HistoryReadError(f"{topic!r}[{p}]: {err}")
+                if p not in ends or offset >= ends[p]:
+                    continue
+                messages.append(FeedbackMessage(p, offset, msg.key(), msg.value()))
+                if offset + 1 >= ends[p]:
+                    del ends[p]
+        return messages
+    finally:
+        consumer.close()
+
+
+def _enqueued_at(msg: Message, event: ClassifiedEvent, now: datetime) -> datetime:
+    """When the item entered the queue: the record's timestamp on the review topic (the broker's
+    append time there), else the service's classification time."""
+    kind, ms = msg.timestamp()
+    if kind != TIMESTAMP_NOT_AVAILABLE and ms > 0:
+        return datetime.fromtimestamp(ms / 1000, UTC)
+    at = event.classified_at
+    return at if at.tzinfo is not None else now
+
+
+class _Reader:
+    """A consumer driven by one daemon thread; `stop` ends the loop and closes the consumer."""
+
+    name = "reader"
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._guarded, name=self.name, daemon=True)
+        self.error: str | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and self.error is None
+
+    def _guarded(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.exception("%s stopped", self.name)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class ReviewReader(_Reader):
+    """Reads the review topic as REVIEWER_GROUP_ID into the queue; commits, every second, the
+    offsets below each partition's first undecided record; measures the lag for the queue depth;
+    pauses while REVIEWER_MAX_HELD records wait undecided, so a backlog stays on the broker."""
+
+    name = "review-reader"
+
+    def __init__(
+        self,
+        settings: ReviewerSettings,
+        queue: ReviewQueue,
+        index: EventIndex,
+        metrics: ReviewerMetrics,
+        clock: Callable[[], datetime],
+        **overrides: Any,
+    ) -> None:
+        super().__init__()
+        self._topic = settings.topic_review
+        self._queue, self._index, self._metrics, self._clock = queue, index, metrics, clock
+        self._max_held = settings.reviewer_max_held
+        self._consumer = Consumer(
+            {
+                **common_config(settings.kafka_bootstrap_servers),
+                "group.id": settings.reviewer_group_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "session.timeout.ms": 30000,
+                **overrides,
+            }
+        )
+        self._assigned: set[int] = set()
+        self._committed: dict[int, int] = {}
+        self._paused = False
+        self._high: dict[int, int] = {}
+        self._next: dict[int, int] = {}
+        metrics.consumer_lag.set_function(lambda: self.lag)
+
+    @property
+    def assigned(self) -> list[int]:
+        return sorted(set(self._assigned))
+
+    def _run(self) -> None:
+        self._consumer.subscribe([self._topic], on_assign=self._on_assign, on_revoke=self._revoke)
+        next_commit = next_lag = 0.0
+        try:
+            while not self._stop.is_set():
+                msg = self._consumer.poll(POLL_SECONDS)
+                if msg is not None:
+                    self._handle(msg)
+                now = time.monotonic()
+                if now >= next_commit:
+                    self._commit()
+                    next_commit = now + COMMIT_INTERVAL_SECONDS
+                if now >= next_lag:
+                    self._measure_lag()
+                    next_lag = now + LAG_INTERVAL_SECONDS
+                self._backpressure()
+        finally:
+            self._commit()
+            self._consumer.close()
+
+    def _handle(self, msg: Message) -> None:
+        err = msg.error()
+        if err is not None:
+            if err.code() != KafkaError._PARTITION_EOF:
+                log.warning("review topic error", extra={"error": str(err)})
+            return
+        p, offset, value = msg.partition(), msg.offset(), msg.value()
+        if p is None or offset is None:
+            return
+        position = Position(p, offset)
+        self._next[p] = max(self._next.get(p, 0), offset + 1)
+        try:
+            event = ClassifiedEvent.model_validate_json(value or b"")
+        except ValidationError as exc:
+            self._metrics.invalid_records.inc()
+            log.warning(
+                "review record is no ClassifiedEvent: passed over",
+                extra={"partition": p, "offset": offset, "error": str(exc)[:300]},
+            )
+            self._queue.add_unreadable(position)
+            return
+        item = ReviewEvent.from_classified(event)
+        self._index.put(item)
+        self._queue.add_review(item, position, _enqueued_at(msg, event, self._clock()))
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned |= {tp.partition for tp in partitions}
+        self._paused = False
+        log.info("review partitions assigned", extra={"partitions": sorted(self._assigned)})
+
+    def _revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._commit()
+        gone = {tp.partition for tp in partitions}
+        self._queue.revoke(gone)
+        self._assigned -= gone
+        for p in gone:
+            self._committed.pop(p, None)
+            self._high.pop(p, None)
+            self._next.pop(p, None)
+        log.info("review partitions revoked", extra={"partitions": sorted(gone)})
+
+    def _commit(self) -> None:
+        offsets = [
+            TopicPartition(self._topic, p, o)
+            for p, o in self._queue.commit_offsets().items()
+            if p in self._assigned and self._committed.get(p) != o
+        ]
+        if not offsets:
+            return
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            log.warning("commit failed; retried", extra={"error": str(exc)})
+            return
+        for tp in offsets:
+            self._committed[tp.partition] = tp.offset
+
+    @property
+    def lag(self) -> int:
+        """Records on the assigned partitions not read yet: the last measured end offsets
+        against what was read since (so reading never counts an item twice, as lag and as held;
+        records appended since the last measure are missed for up to LAG_INTERVAL_SECONDS)."""
+        high, read_to = dict(self._high), dict(self._next)
+        return sum(max(end - read_to.get(p, end), 0) for p, end in high.items())
+
+    def _measure_lag(self) -> None:
+        tps = [TopicPartition(self._topic, p) for p in sorted(self._assigned)]
+        if not tps:
+            return
+        try:
+            positions = self._consumer.position(tps)
+            unknown = [
+                TopicPartition(self._topic, tp.partition) for tp in positions if tp.offset < 0
+            ]
+            committed = (
+                {tp.partition: tp.offset for tp in self._consumer.committed(unknown, timeout=2.0)}
+                if unknown
+                else {}
+            )
+            for tp in positions:
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(self._topic, tp.partition), timeout=2.0
+                )
+                at = tp.offset if tp.offset >= 0 else committed.get(tp.partition, -1)
+                at = max(at, low)
+                self._next[tp.partition] = max(self._next.get(tp.partition, at), at)
+                self._high[tp.partition] = high
+        except KafkaException as exc:
+            log.debug("lag not measured", extra={"error": str(exc)})
+
+    def _backpressure(self) -> None:
+        held = self._queue.held_records()
+        tps = [TopicPartition(self._topic, p) for p in sorted(self._assigned)]
+        if not tps:
+            return
+        if not self._paused and held >= self._max_held:
+            self._consumer.pause(tps)
+            self._paused = True
+            log.info("review reading paused", extra={"held": held})
+        elif self._paused and held < self._max_held * RESUME_FRACTION:
+            self._consumer.resume(tps)
+            self._paused = False
+            log.info("review reading resumed", extra={"held": held})
+
+
+class TaggedReader(_Reader):
+    """Fills the event index from the tail of the tagged topic, then follows it. Assigned, not
+    subscribed: every instance of the app wants every partition, and no offsets are committed
+    (the index starts from the tail again after a restart)."""
+
+    name = "tagged-reader"
+
+    def __init__(self, settings: ReviewerSettings, index: EventIndex, **overrides: Any) -> None:
+        super().__init__()
+        self._topic = settings.topic_tagged
+        self._index = index
+        self._capacity = settings.reviewer_index_size
+        self._consumer = Consumer(
+            {
+                **common_config(settings.kafka_bootstrap_servers),
+                "group.id": f"{settings.reviewer_group_id}-tagged",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "latest",
+                **overrides,
+            }
+        )
+        self.indexed = 0
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set() and not self._assign():
+                self._stop.wait(5.0)
+            while not self._stop.is_set():
+                msg = self._consumer.poll(POLL_SECONDS)
+                if msg is None or msg.error() is not None:
+                    continue
+                try:
+                    event = ClassifiedEvent.model_validate_json(msg.value() or b"")
+                except ValidationError:
+                    continue
+                self._index.put(ReviewEvent.from_classified(event))
+                self.indexed += 1
+        finally:
+            self._consumer.close()
+
+    def _assign(self) -> bool:
+        try:
+            meta = self._consumer.list_topics(self._topic, timeout=10).topics.get(self._topic)
+        except KafkaException as exc:
+            log.warning("tagged topic not listed; retrying", extra={"error": str(exc)})
+            return False
+        if meta is None or meta.error is not None or not meta.partitions:
+            log.warning("tagged topic missing; retrying", extra={"topic": self._topic})
+            return False
+        share = math.ceil(self._capacity / len(meta.partitions))
+        tps = []
+        for p in sorted(meta.partitions):
+            low, high = self._consumer.get_watermark_offsets(
+                TopicPartition(self._topic, p), timeout=10
+            )
+            tps.append(TopicPartition(self._topic, p, max(low, high - share)))
+        self._consumer.assign(tps)
+        log.info("tagged topic followed", extra={"partitions": len(tps), "per_partition": share})
+        return True
