@@ -16,16 +16,10 @@ from reviewer.feedback import is_undo
 from reviewer.items import ReviewEvent
 from reviewer.queue import Decided, Position, Report, ReviewQueue
 from schemas.feedback import FeedbackRecord
+from streams.snapshot import TopicRecord
 
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A record as read from the feedback topic (value None: a tombstone)."""
-
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
+Message = TopicRecord
+"""A record as read from the feedback topic (value None: a tombstone)."""
 
 
 @dataclass

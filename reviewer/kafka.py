@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
     TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     KafkaError,
@@ -29,13 +28,13 @@ from pydantic import ValidationError
 from consumer.kafka import common_config
 from reviewer.config import ReviewerSettings
 from reviewer.feedback import FeedbackWriteError
-from reviewer.history import Message as FeedbackMessage
 from reviewer.index import EventIndex
 from reviewer.items import ReviewEvent
 from reviewer.metrics import ReviewerMetrics
 from reviewer.queue import Position, ReviewQueue
 from schemas.events import ClassifiedEvent
 from schemas.feedback import FeedbackRecord
+from streams.snapshot import TopicReadError, TopicRecord, read_to_end
 
 log = logging.getLogger(__name__)
 
@@ -98,66 +97,24 @@ class KafkaFeedbackSink:
             self._producer.flush(self._timeout)
 
 
-def read_feedback(settings: ReviewerSettings, timeout: float) -> list[FeedbackMessage]:
+def read_feedback(settings: ReviewerSettings, timeout: float) -> list[TopicRecord]:
     """Every committed record of the feedback topic, from the beginning to the end offsets found
-    at the start. A missing topic has no decisions; an unreachable broker or a read that does not
-    finish in `timeout` raises `HistoryReadError` (better no app than one that shows decided
-    items again)."""
+    at the start (`streams.snapshot.read_to_end`). A missing topic has no decisions; an
+    unreachable broker or a read that does not finish in `timeout` raises `HistoryReadError`
+    (better no app than one that shows decided items again)."""
     topic = settings.topic_feedback
-    consumer = Consumer(
-        {
-            **common_config(settings.kafka_bootstrap_servers),
-            "group.id": f"{settings.reviewer_group_id}-history",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "isolation.level": "read_committed",
-            "enable.partition.eof": True,
-        }
-    )
-    deadline = time.monotonic() + timeout
+    config = {
+        **common_config(settings.kafka_bootstrap_servers),
+        "group.id": f"{settings.reviewer_group_id}-history",
+    }
     try:
-        try:
-            meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-        except KafkaException as exc:
-            raise HistoryReadError(f"cannot list {topic!r}: {exc}") from exc
-        if meta is None or meta.error is not None or not meta.partitions:
-            reason = meta.error if meta is not None and meta.error else "no such topic"
-            log.warning("no feedback history", extra={"topic": topic, "reason": str(reason)})
-            return []
-        ends: dict[int, int] = {}
-        for p in sorted(meta.partitions):
-            try:
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, p), timeout=max(deadline - time.monotonic(), 1.0)
-                )
-            except KafkaException as exc:
-                raise HistoryReadError(f"{topic!r}[{p}]: no watermarks: {exc}") from exc
-            if high > low:
-                ends[p] = high
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        messages: list[FeedbackMessage] = []
-        while ends:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise HistoryReadError(f"{topic!r}: end not reached within {timeout:g} s")
-            for msg in consumer.consume(1000, min(remaining, 0.5)):
-                p, offset, err = msg.partition(), msg.offset(), msg.error()
-                if p is None or offset is None:
-                    continue
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        if p in ends and offset >= ends[p]:
-                            del ends[p]
-                        continue
-                    raise HistoryReadError(f"{topic!r}[{p}]: {err}")
-                if p not in ends or offset >= ends[p]:
-                    continue
-                messages.append(FeedbackMessage(p, offset, msg.key(), msg.value()))
-                if offset + 1 >= ends[p]:
-                    del ends[p]
-        return messages
-    finally:
-        consumer.close()
+        records = read_to_end(config, topic, timeout)
+    except TopicReadError as exc:
+        raise HistoryReadError(str(exc)) from exc
+    if records is None:
+        log.warning("no feedback history", extra={"topic": topic, "reason": "no such topic"})
+        return []
+    return records
 
 
 def _enqueued_at(msg: Message, event: ClassifiedEvent, now: datetime) -> datetime:

@@ -10,7 +10,6 @@ and reported, never fatal: one bad producer must not block retraining on every o
 import logging
 import os
 import tempfile
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -201,69 +200,28 @@ def read_topic(
     timeout: float = 60.0,
     config: Mapping[str, str] | None = None,
 ) -> list[Message]:
-    """Every committed record from the beginning to the end offsets found at the start.
+    """Every committed record from the beginning to the end offsets found at the start
+    (`streams.snapshot.read_to_end`).
 
     A fresh consumer with its own group id that commits nothing, so an export neither moves nor
-    depends on anyone's offsets. read_committed: a decision in an aborted or open transaction is
-    not a decision. Raises `FeedbackReadError` if the topic is missing or the end is not reached
-    within `timeout`, rather than writing a file that silently lacks labels.
+    depends on anyone's offsets. Raises `FeedbackReadError` if the topic is missing or the end is
+    not reached within `timeout`, rather than writing a file that silently lacks labels.
     """
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException
-    from confluent_kafka import TopicPartition as TP
+    from streams.snapshot import TopicReadError, read_to_end
 
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"feedback-export-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "enable.partition.eof": True,
-            **(config or {}),
-        }
-    )
-    deadline = time.monotonic() + timeout
+    settings = {
+        "bootstrap.servers": bootstrap,
+        "group.id": f"feedback-export-{uuid.uuid4().hex}",
+        "auto.offset.reset": "earliest",
+        **(config or {}),
+    }
     try:
-        try:
-            meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-        except KafkaException as exc:
-            raise FeedbackReadError(f"cannot list topic {topic!r} at {bootstrap}: {exc}") from exc
-        if meta is None or meta.error is not None or not meta.partitions:
-            reason = meta.error if meta is not None and meta.error else "no such topic"
-            raise FeedbackReadError(f"cannot read topic {topic!r} at {bootstrap}: {reason}")
-        ends: dict[int, int] = {}
-        for p in sorted(meta.partitions):
-            low, high = consumer.get_watermark_offsets(
-                TP(topic, p), timeout=max(deadline - time.monotonic(), 1.0), cached=False
-            )
-            if high > low:
-                ends[p] = high
-        consumer.assign([TP(topic, p, OFFSET_BEGINNING) for p in ends])
-        messages: list[Message] = []
-        while ends:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise FeedbackReadError(
-                    f"topic {topic!r}: end offsets not reached within {timeout:g} s; partitions "
-                    f"still reading: {sorted(ends)}"
-                )
-            for msg in consumer.consume(1000, min(remaining, 0.5)):
-                p, offset, err = msg.partition(), msg.offset() or 0, msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        if p in ends and offset >= ends[p]:
-                            del ends[p]
-                        continue
-                    raise FeedbackReadError(f"topic {topic!r} partition {p}: {err}")
-                if p not in ends or offset >= ends[p]:
-                    continue
-                messages.append(Message(p, offset, msg.value(), msg.key()))
-                if offset + 1 >= ends[p]:
-                    del ends[p]
-        return messages
-    finally:
-        consumer.close()
+        records = read_to_end(settings, topic, timeout)
+    except TopicReadError as exc:
+        raise FeedbackReadError(f"cannot read topic {topic!r} at {bootstrap}: {exc}") from exc
+    if records is None:
+        raise FeedbackReadError(f"cannot read topic {topic!r} at {bootstrap}: no such topic")
+    return [Message(r.partition, r.offset, r.value, r.key) for r in records]
 
 
 def export(

@@ -24,7 +24,7 @@ INPUT_PARTITIONS = 6
 # What the images are built from: the serving packages (the consumer's, and the reviewer app's)
 # go into both images, the training and load generator packages into the trainer image only.
 BUILD_FILES = {"constraints.txt", "pyproject.toml", "setup.py", "README.md"}
-RUNTIME_PACKAGES = {"schemas", "inference", "consumer", "reviewer"}
+RUNTIME_PACKAGES = {"schemas", "streams", "inference", "consumer", "reviewer"}
 TRAINER_PACKAGES = {"training", "loadgen"}
 
 
