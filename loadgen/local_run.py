@@ -52,11 +52,36 @@ def main() -> int:
     settings = Settings()
     ensure_topics(settings.kafka_bootstrap_servers, settings.topics, partitions=6, feedback=True)
     port = settings.metrics_port
-    service = subprocess.Popen([sys.executable, "-m", "consumer"], env=os.environ.copy())
     tokens, token = _demo_token()
     reviewer_env = {**os.environ, "REVIEWER_TOKENS": tokens, "REVIEWER_PORT": str(REVIEWER_PORT)}
-    reviewer = subprocess.Popen([sys.executable, "-m", "reviewer"], env=reviewer_env)
-    processes = [service, reviewer]
+    # Own sessions: Ctrl-C reaches only this process, which passes it on once. A second SIGINT
+    # would make uvicorn skip the reviewer app's clean shutdown.
+    service = subprocess.Popen(
+        [sys.executable, "-m", "consumer"], env=os.environ.copy(), start_new_session=True
+    )
+    processes = [service]
+    try:
+        reviewer = subprocess.Popen(
+            [sys.executable, "-m", "reviewer"], env=reviewer_env, start_new_session=True
+        )
+        processes.append(reviewer)
+        return _demo(settings, port, token, processes)
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.terminate()
+        for p in processes:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _demo(
+    settings: Settings, port: int, token: str, processes: list[subprocess.Popen[bytes]]
+) -> int:
+    """Wait for both, replay the stream, report, and run until a signal stops them."""
+    service, reviewer = processes
     started = _wait(
         service,
         lambda: _answers(
@@ -67,8 +92,6 @@ def main() -> int:
         reviewer, lambda: _answers(f"http://127.0.0.1:{REVIEWER_PORT}/healthz"), "the reviewer app"
     )
     if not started:
-        for p in processes:
-            p.kill()
         return 1
     before = {o: total(scrape(port), "tagger_events_total", outcome=o) for o in OUTCOMES}
 

@@ -57,8 +57,14 @@ def read_to_end(config: Mapping[str, Any], topic: str, timeout: float) -> list[T
             meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         except KafkaException as exc:
             raise TopicReadError(f"cannot list {topic!r}: {exc}") from exc
-        if meta is None or meta.error is not None or not meta.partitions:
-            return None  # unknown (or not yet led) topic: nothing has been written to it
+        if meta is None or (meta.error is None and not meta.partitions):
+            return None
+        if meta.error is not None:
+            # Only "no such topic" means nothing was ever written; anything else (no access, a
+            # leader not elected yet after a restart) would pass for an empty history.
+            if meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                return None
+            raise TopicReadError(f"cannot read {topic!r}: {meta.error}")
         ends: dict[int, int] = {}
         for p in sorted(meta.partitions):
             try:

@@ -156,12 +156,19 @@ def select_labels(messages: Iterable[Message]) -> Selection:
 
     winners.sort(key=lambda r: (r.decided_at, str(r.event_id)), reverse=True)
     by_text: dict[tuple[str, str], FeedbackRecord] = {}
+    ids: set[str] = set()
     for decided in winners:
         text = (decided.title.strip(), decided.description.strip())
+        # The file's id column is read stripped (as the data set's is): ids that differ only in
+        # surrounding whitespace would be one id there, so the later decision keeps it.
+        row_id = str(decided.event_id).strip()
         if text in by_text:
             selection.dropped["duplicate_text"] += 1
+        elif row_id in ids:
+            selection.dropped["duplicate_id"] += 1
         else:
             by_text[text] = decided
+            ids.add(row_id)
     selection.examples = [
         Example(
             id=str(r.event_id),

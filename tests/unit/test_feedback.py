@@ -278,6 +278,19 @@ def test_one_text_keeps_one_label_the_later_decided():
     assert selection.dropped == {"duplicate_text": 1, "blank_title": 1}
 
 
+def test_ids_that_differ_only_in_whitespace_keep_one_label_the_later_decided(tmp_path: Path):
+    later = (T0 + timedelta(minutes=5)).isoformat()
+    selection = select_labels(
+        [
+            message(0, event_id="42", title="First text"),
+            message(1, event_id=" 42", title="Other text", decided_at=later),
+        ]
+    )
+    assert labels(selection) == {" 42": CV}
+    assert selection.dropped == {"duplicate_id": 1}
+    write_labels(selection.examples, tmp_path / "labels.csv", source="test")  # valid file
+
+
 def test_labels_are_written_in_the_data_sets_format_and_validated(tmp_path: Path):
     selection = select_labels(
         [
