@@ -34,6 +34,9 @@ class History:
 
     decided: dict[str, FeedbackRecord] = field(default_factory=dict)
     waiting: list[FeedbackRecord] = field(default_factory=list)
+    reports: dict[str, FeedbackRecord] = field(default_factory=dict)
+    """The latest report of each waiting event whose latest record is an undo: the undone item
+    was a reported one, and is rebuilt as reported."""
     records: int = 0
     invalid: int = 0
 
@@ -44,6 +47,8 @@ def latest_by_event(messages: Iterable[Message]) -> History:
     withdraws its key's earlier records."""
     history = History()
     last: dict[str, dict[int, tuple[int, FeedbackRecord | None]]] = {}
+    reports: dict[str, tuple[int, int, FeedbackRecord]] = {}
+    """Each event's latest report, and where it was (a tombstone after it withdraws it)."""
     for message in messages:
         history.records += 1
         if message.value is None:
@@ -63,6 +68,14 @@ def latest_by_event(messages: Iterable[Message]) -> History:
         previous = partitions.get(message.partition)
         if previous is None or previous[0] < message.offset:
             partitions[message.partition] = (message.offset, record)
+        report = reports.get(key)
+        if record is None:
+            if report is not None and report[0] == message.partition and report[1] < message.offset:
+                del reports[key]
+        elif record.action == "report" and (
+            report is None or report[2].decided_at <= record.decided_at
+        ):
+            reports[key] = (message.partition, message.offset, record)
     for key, partitions in last.items():
         records = [r for _, r in partitions.values() if r is not None]
         if not records:
@@ -70,6 +83,9 @@ def latest_by_event(messages: Iterable[Message]) -> History:
         winner = max(records, key=lambda r: r.decided_at)
         if winner.action == "report" or is_undo(winner):
             history.waiting.append(winner)
+            report = reports.get(key)
+            if is_undo(winner) and report is not None and report[2].decided_at < winner.decided_at:
+                history.reports[key] = report[2]
         else:
             history.decided[key] = winner
     history.waiting.sort(key=lambda r: (r.enqueued_at or r.decided_at, r.decided_at))
@@ -84,9 +100,12 @@ def restore(queue: ReviewQueue, history: History) -> None:
         source = None
         if record.source_partition is not None and record.source_offset is not None:
             source = Position(record.source_partition, record.source_offset)
+        reported = record if record.action == "report" else history.reports.get(record.key.decode())
         report = None
-        if record.action == "report":
-            report = Report(record.reviewer, record.final_tag, record.comment, record.decided_at)
+        if reported is not None:
+            report = Report(
+                reported.reviewer, reported.final_tag, reported.comment, reported.decided_at
+            )
         queue.add_durable(
             ReviewEvent.from_record(record),
             enqueued_at=record.enqueued_at or record.decided_at,

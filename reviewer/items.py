@@ -7,12 +7,14 @@ also exactly what a `FeedbackRecord` needs.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from schemas.events import ClassifiedEvent
 from schemas.feedback import FeedbackRecord, feedback_key
 from schemas.tags import APPROVED_TAGS, Tag
+
+_CHECKED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def event_key(event_id: str | int) -> str:
@@ -38,7 +40,9 @@ class ReviewEvent:
 
     @classmethod
     def from_classified(cls, event: ClassifiedEvent) -> "ReviewEvent":
-        return cls(
+        """The item of a classified event; pydantic's `ValidationError` when no feedback record
+        could be built from it (`check_recordable`): such an event could never be decided."""
+        item = cls(
             event_id=event.id,
             title=event.title,
             description=event.description,
@@ -47,6 +51,28 @@ class ReviewEvent:
             model_version=event.model_version,
             predicted_tag=event.tag,
             probabilities=dict(event.probabilities),
+        )
+        item.check_recordable()
+        return item
+
+    def check_recordable(self) -> None:
+        """Raise pydantic's `ValidationError` unless a `FeedbackRecord` of this event validates.
+        A `ClassifiedEvent` allows what a record does not (an empty `model_version`), so this
+        builds one (a skip, the only action without a tag) rather than repeating the schema."""
+        FeedbackRecord.model_validate(
+            {
+                "event_id": self.event_id,
+                "title": self.title,
+                "description": self.description,
+                "url": self.url,
+                "created_on": self.created_on,
+                "model_version": self.model_version,
+                "predicted_tag": self.predicted_tag,
+                "probabilities": self.probabilities,
+                "action": "skip",
+                "reviewer": "intake-check",
+                "decided_at": _CHECKED_AT,
+            }
         )
 
     @classmethod

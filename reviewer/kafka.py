@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
 COMMIT_INTERVAL_SECONDS = 1.0
 LAG_INTERVAL_SECONDS = 5.0
+RETRY_SECONDS = 5.0
+"""How long the tagged reader waits before it tries again after a broker error."""
 RESUME_FRACTION = 0.8
 """Reading resumes once the held records fall below this share of REVIEWER_MAX_HELD."""
 
@@ -49,9 +51,31 @@ class HistoryReadError(RuntimeError):
     """The feedback topic could not be read to its end: the app must not start without it."""
 
 
+DELIVERY_MARGIN_MS = 2000
+"""How much sooner than REVIEWER_WRITE_TIMEOUT_SECONDS the producer gives a record up
+(`message.timeout.ms`): librdkafka scans for timed-out records about once a second."""
+MIN_DELIVERY_TIMEOUT_MS = 1000
+
+
+def delivery_timeout_ms(write_timeout: float) -> int:
+    """The producer's `message.timeout.ms` for a write timeout: below it, so the delivery report
+    is final before `write` answers."""
+    return max(int(write_timeout * 1000) - DELIVERY_MARGIN_MS, MIN_DELIVERY_TIMEOUT_MS)
+
+
 class KafkaFeedbackSink:
     """Idempotent producer, acks=all; `write` flushes, so a record is acknowledged by every
-    in-sync replica before the request that made it answers success."""
+    in-sync replica before the request that made it answers success.
+
+    A failed write must leave nothing behind that could still be delivered after the request
+    answered 503 "nothing changed": the producer gives a record up after `message.timeout.ms`
+    (`delivery_timeout_ms`, below REVIEWER_WRITE_TIMEOUT_SECONDS rather than librdkafka's
+    default of 300 s), so its delivery report is normally final within the flush; should the
+    flush still time out, the producer's queue is purged (`Producer.purge`) and the purge's
+    delivery reports served before `write` raises. A record already sent to the broker when it
+    is purged may still have been written (no client can recall it); one whose delivery report
+    says it was acknowledged counts as written.
+    """
 
     def __init__(self, settings: ReviewerSettings, **overrides: Any) -> None:
         self._topic = settings.topic_feedback
@@ -63,6 +87,7 @@ class KafkaFeedbackSink:
                 "acks": "all",
                 "linger.ms": 0,
                 "compression.type": "lz4",
+                "message.timeout.ms": delivery_timeout_ms(self._timeout),
                 **overrides,
             }
         )
@@ -85,7 +110,12 @@ class KafkaFeedbackSink:
             except (BufferError, KafkaException) as exc:
                 raise FeedbackWriteError(f"not queued: {exc}") from exc
             remaining = self._producer.flush(self._timeout)
-        if not outcome:
+            timed_out = not outcome
+            if timed_out:
+                # Not to be delivered after the 503: drop it, and serve the purge's report.
+                self._producer.purge()
+                self._producer.flush(0)
+        if timed_out and (not outcome or outcome[0] is not None):
             raise FeedbackWriteError(
                 f"not acknowledged within {self._timeout:g} s ({remaining} record(s) in flight)"
             )
@@ -236,15 +266,17 @@ class ReviewReader(_Reader):
         self._next[p] = max(self._next.get(p, 0), offset + 1)
         try:
             event = ClassifiedEvent.model_validate_json(value or b"")
+            item = ReviewEvent.from_classified(event)
         except ValidationError as exc:
+            # No ClassifiedEvent, or one no feedback record can be built from (e.g. an empty
+            # model_version): it could never be decided, so it is handled (committed) as read.
             self._metrics.invalid_records.inc()
             log.warning(
-                "review record is no ClassifiedEvent: passed over",
+                "review record is no reviewable ClassifiedEvent: passed over",
                 extra={"partition": p, "offset": offset, "error": str(exc)[:300]},
             )
             self._queue.add_unreadable(position)
             return
-        item = ReviewEvent.from_classified(event)
         self._index.put(item)
         self._queue.add_review(item, position, _enqueued_at(msg, event, self._clock()))
 
@@ -355,16 +387,22 @@ class TaggedReader(_Reader):
     def _run(self) -> None:
         try:
             while not self._stop.is_set() and not self._assign():
-                self._stop.wait(5.0)
+                self._stop.wait(RETRY_SECONDS)
             while not self._stop.is_set():
-                msg = self._consumer.poll(POLL_SECONDS)
+                try:
+                    msg = self._consumer.poll(POLL_SECONDS)
+                except KafkaException as exc:  # transient or not, retried: reports need it
+                    log.warning("tagged topic not read; retrying", extra={"error": str(exc)})
+                    self._stop.wait(RETRY_SECONDS)
+                    continue
                 if msg is None or msg.error() is not None:
                     continue
                 try:
                     event = ClassifiedEvent.model_validate_json(msg.value() or b"")
+                    item = ReviewEvent.from_classified(event)
                 except ValidationError:
                     continue
-                self._index.put(ReviewEvent.from_classified(event))
+                self._index.put(item)
                 self.indexed += 1
         finally:
             self._consumer.close()
@@ -380,11 +418,15 @@ class TaggedReader(_Reader):
             return False
         share = math.ceil(self._capacity / len(meta.partitions))
         tps = []
-        for p in sorted(meta.partitions):
-            low, high = self._consumer.get_watermark_offsets(
-                TopicPartition(self._topic, p), timeout=10
-            )
-            tps.append(TopicPartition(self._topic, p, max(low, high - share)))
-        self._consumer.assign(tps)
+        try:
+            for p in sorted(meta.partitions):
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(self._topic, p), timeout=10
+                )
+                tps.append(TopicPartition(self._topic, p, max(low, high - share)))
+            self._consumer.assign(tps)
+        except KafkaException as exc:
+            log.warning("tagged topic offsets not read; retrying", extra={"error": str(exc)})
+            return False
         log.info("tagged topic followed", extra={"partitions": len(tps), "per_partition": share})
         return True

@@ -83,6 +83,9 @@ class Lease:
     reviewer: str
     shown_at: datetime
     expires_at: datetime
+    shown: bool = True
+    """False for a lease `claim` took on an item never shown to its reviewer (a script deciding
+    without /api/next): it holds the item while the decision is written, but starts no clock."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,7 @@ class Item:
         return (0 if self.reported else 1, self.enqueued_at, self.seq)
 
     def shown_at_for(self, reviewer: str) -> datetime | None:
-        if self.lease is not None and self.lease.reviewer == reviewer:
+        if self.lease is not None and self.lease.reviewer == reviewer and self.lease.shown:
             return self.lease.shown_at
         if self.last_shown is not None and self.last_shown[0] == reviewer:
             return self.last_shown[1]
@@ -244,6 +247,7 @@ class ReviewQueue:
                 item.last_shown = (reviewer, now)
                 self._holding[reviewer] = item.key
             shown_at = item.shown_at_for(reviewer) or now
+            item.last_shown = (reviewer, shown_at)
             item.lease = Lease(reviewer, shown_at, now + self._lease)
             return item
 
@@ -254,9 +258,12 @@ class ReviewQueue:
             return self._held(reviewer)
 
     def claim(self, key: str, reviewer: str) -> Item:
-        """The item a reviewer may decide now, or the reason they may not."""
+        """The item a reviewer may decide now, or the reason they may not. The item is leased to
+        them (the lease renewed if it was theirs): nobody else is shown it while the decision is
+        written, and should the write fail it stays theirs to retry until the lease expires."""
         with self._lock:
-            self._expire(self._clock())
+            now = self._clock()
+            self._expire(now)
             item = self._items.get(key)
             if item is None:
                 if key in self._decided:
@@ -264,6 +271,12 @@ class ReviewQueue:
                 raise UnknownEvent(f"event {key!r} is not in the review queue")
             if item.lease is not None and item.lease.reviewer != reviewer:
                 raise LeasedToOther(f"event {key!r} is leased to another reviewer")
+            shown_at = item.shown_at_for(reviewer)
+            item.lease = Lease(
+                reviewer, shown_at or now, now + self._lease, shown=shown_at is not None
+            )
+            if self._held(reviewer) is None:  # what they hold otherwise stays theirs
+                self._holding[reviewer] = key
             return item
 
     def complete(self, item: Item, reviewer: str, record: FeedbackRecord) -> None:

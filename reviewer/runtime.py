@@ -76,7 +76,7 @@ class Runtime:
         self.sink.close()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        ready = self.started and self.reader.alive
+        ready = self.started and self.reader.alive and self.tagged.alive
         return ready, {
             "history": self.restored,
             "review_reader": "running" if self.reader.alive else (self.reader.error or "stopped"),

@@ -15,16 +15,33 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from pydantic import ValidationError
+
 from reviewer.errors import FeedbackUnavailable, InvalidBody, UnapprovedTag, UnknownEvent
 from reviewer.feedback import FeedbackSink, FeedbackWriteError, build_record, undo_comment
 from reviewer.index import EventIndex
-from reviewer.items import event_key
+from reviewer.items import ReviewEvent, event_key
 from reviewer.metrics import ReviewerMetrics
 from reviewer.queue import Item, QueueStats, Report, ReviewQueue
 from schemas.feedback import FeedbackAction, FeedbackRecord
 from schemas.tags import APPROVED_TAGS, Tag
 
 log = logging.getLogger(__name__)
+
+
+def _build(event: ReviewEvent, **fields: Any) -> FeedbackRecord:
+    """`build_record`, a record that does not validate refused (422) rather than a 500: intake
+    passes over events no record can be built from, so this is the last line, not the rule."""
+    try:
+        return build_record(event, **fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidBody(
+            f"no feedback record can be built for this decision ({problems})",
+            code="unrecordable",
+        ) from exc
 
 
 def approved(tag: object) -> Tag:
@@ -108,7 +125,7 @@ class ReviewService:
             decision = self.queue.undo_target(reviewer)
             withdrawn = decision.record
             item = decision.item
-            record = build_record(
+            record = _build(
                 item.event,
                 action="skip",
                 final_tag=None,
@@ -152,7 +169,7 @@ class ReviewService:
                     code="reported_tag_is_predicted",
                 )
             now = self._stamp()
-            record = build_record(
+            record = _build(
                 event,
                 action="report",
                 final_tag=final,
@@ -175,7 +192,7 @@ class ReviewService:
     def _record(
         self, item: Item, reviewer: str, *, action: FeedbackAction, final_tag: Tag | None
     ) -> FeedbackRecord:
-        return build_record(
+        return _build(
             item.event,
             action=action,
             final_tag=final_tag,

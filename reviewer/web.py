@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
+from starlette.types import Message
 
 from reviewer.auth import Authenticator, Principal, check_csrf, csrf_token
 from reviewer.errors import ApiError, InvalidBody, MalformedBody, Unauthorized
@@ -88,6 +89,12 @@ def duration(seconds: float) -> str:
     return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
+def web_url(url: object) -> bool:
+    """Whether the page may link to `url`: http(s) only, never javascript: or data: (the text of
+    any other URL is shown, not linked)."""
+    return isinstance(url, str) and url.lower().startswith(("http://", "https://"))
+
+
 def item_json(item: Item, now: datetime) -> dict[str, Any]:
     lease = item.lease
     return {
@@ -105,7 +112,7 @@ def item_json(item: Item, now: datetime) -> dict[str, Any]:
         "enqueued_at": item.enqueued_at.isoformat(),
         "waiting_seconds": round(max((now - item.enqueued_at).total_seconds(), 0.0), 3),
         "leased_to": lease.reviewer if lease else None,
-        "shown_at": lease.shown_at.isoformat() if lease else None,
+        "shown_at": lease.shown_at.isoformat() if lease and lease.shown else None,
         "lease_expires_at": lease.expires_at.isoformat() if lease else None,
     }
 
@@ -143,7 +150,7 @@ async def read_json(request: Request) -> dict[str, Any]:
         chunks.append(chunk)
     try:
         data = json.loads(b"".join(chunks))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise MalformedBody(f"body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise MalformedBody("body must be a JSON object")
@@ -171,6 +178,7 @@ class ReviewerApp:
         self.health = health or (lambda: (True, {}))
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         self.templates.env.globals["duration"] = duration
+        self.templates.env.globals["web_url"] = web_url
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -212,9 +220,38 @@ class ReviewerApp:
 
     @staticmethod
     async def _form(request: Request) -> FormData:
-        if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
-            raise InvalidBody("form too large", code="body_too_large", status=413)
-        return await request.form(max_files=0, max_fields=16)
+        """The posted form, refused (413) past MAX_BODY_BYTES: by its Content-Length, else while
+        it streams in (a chunked body has none)."""
+        too_large = InvalidBody("form too large", code="body_too_large", status=413)
+        declared = request.headers.get("content-length") or "0"
+        if not declared.isdigit():
+            raise InvalidBody(
+                "Content-Length is not a byte count", code="malformed_body", status=400
+            )
+        if int(declared) > MAX_BODY_BYTES:
+            raise too_large
+        size = 0
+
+        async def receive() -> Message:
+            nonlocal size
+            message = await request.receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > MAX_BODY_BYTES:
+                    raise too_large
+            return message
+
+        limited = Request(request.scope, receive)
+        return await limited.form(max_files=0, max_fields=16)
+
+    async def _form_writer(self, request: Request) -> tuple[Principal, FormData]:
+        """A form post that needs a signed-in reviewer: who (before the body is read, so a
+        stranger's body is never parsed), then the form and its CSRF token."""
+        principal = self._principal(request)
+        form = await self._form(request)
+        if principal.via != "bearer":
+            check_csrf(request, form.get("csrf"))
+        return principal, form
 
     # -- pages -------------------------------------------------------------------------------
 
@@ -238,6 +275,9 @@ class ReviewerApp:
         return RedirectResponse("/", status_code=303)
 
     async def logout(self, request: Request) -> Response:
+        if self.auth.identify(request) is None:  # nothing to sign out of: the body stays unread
+            request.session.clear()
+            return RedirectResponse("/login", status_code=303)
         form = await self._form(request)
         check_csrf(request, form.get("csrf"))
         request.session.clear()
@@ -268,8 +308,7 @@ class ReviewerApp:
 
     async def decide(self, request: Request) -> Response:
         """The page's buttons (and keys): a tag, the model's tag (Enter) or skip."""
-        form = await self._form(request)
-        principal = self._writer(request, form.get("csrf"))
+        principal, form = await self._form_writer(request)
         event_id = form.get("event_id")
         if not isinstance(event_id, str) or not event_id:
             raise InvalidBody("the form has no event_id")
@@ -291,8 +330,7 @@ class ReviewerApp:
         return RedirectResponse("/", status_code=303)
 
     async def undo_form(self, request: Request) -> Response:
-        form = await self._form(request)
-        principal = self._writer(request, form.get("csrf"))
+        principal, _ = await self._form_writer(request)
         try:
             item = await run_in_threadpool(self.service.undo, principal.name)
             self._flash(request, "ok", f"Undone: “{item.event.title[:80]}” is yours again.")

@@ -272,13 +272,23 @@ def shown(driver: Any) -> int | None:
 
 def press(driver: Any, key: str) -> None:
     """A key press on the page, as a reviewer's; waits for the page it leads to."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element("tag name", "html")
+
+    def gone(_: Any) -> bool:
+        # The old page's root is stale once the next page replaced it. Mid-navigation Chrome may
+        # answer with an inspector error instead of a stale-element one: the node is gone too.
+        try:
+            old.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
     ActionChains(driver).send_keys(key).perform()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 15).until(gone)
     page_ready(driver)
 
 
@@ -441,6 +451,17 @@ def test_reviewers_in_a_browser(
         press(bob, Keys.ENTER)
         assert wait_for(lambda: committed(bootstrap, group, review).get(0) == 4, 15)
         assert depth() == 1, "the report alice holds"
+
+        # Enter on a focused button is that button's (here skip), never the model's tag.
+        alice.execute_script("document.getElementById('skip').focus()")
+        press(alice, Keys.ENTER)
+
+        def decided_2001(r: list[dict[str, Any]]) -> bool:
+            return any(x["event_id"] == 2001 and x["action"] != "report" for x in r)
+
+        records = wait_feedback(bootstrap, feedback_topic, decided_2001, 10)
+        decision = [r for r in records if r["event_id"] == 2001 and r["action"] != "report"]
+        assert [(r["action"], r["reviewer"]) for r in decision] == [("skip", "Alice Martin")]
     except BaseException:
         print(app.logs() if app.log_path.exists() else "(no reviewer log)")
         raise

@@ -4,6 +4,7 @@ clock the test moves, review events, and the app wired to them (no Kafka)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,12 +39,16 @@ class FakeClock:
 @dataclass
 class MemorySink:
     """The FeedbackSink seam in memory; `fail = True` makes the next writes fail like a broker
-    that does not acknowledge."""
+    that does not acknowledge; `during_write` runs while a write is in flight (other requests
+    meanwhile)."""
 
     records: list[FeedbackRecord] = field(default_factory=list)
     fail: bool = False
+    during_write: Callable[[FeedbackRecord], None] | None = None
 
     def write(self, record: FeedbackRecord) -> None:
+        if self.during_write is not None:
+            self.during_write(record)
         if self.fail:
             raise FeedbackWriteError("broker down (test)")
         # What Kafka would carry: the JSON round trip, so a record that does not serialise fails.

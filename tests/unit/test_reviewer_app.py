@@ -4,6 +4,9 @@ nothing; the forms are CSRF-protected; the page offers the keys in the approved 
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
+from html import escape
+from types import SimpleNamespace
 
 import httpx2 as httpx
 import pytest
@@ -11,6 +14,8 @@ from starlette.testclient import TestClient
 
 from reviewer.auth import Authenticator
 from reviewer.config import ReviewerSettings, TokenError, parse_tokens
+from reviewer.queue import Position
+from reviewer.runtime import Runtime
 from reviewer.web import create_app
 from schemas.tags import APPROVED_TAGS
 from tests.support.reviewer import SECRET, TOKENS, Harness, harness, review_event
@@ -146,6 +151,8 @@ class TestMalformed:
             (b'{"event_id": "a", "tag": 3}', 422, "invalid_request"),
             (b'{"event_id": "a", "tag": "mlops", "extra": 1}', 422, "invalid_request"),
             (b'{"event_id": "a", "tag": "' + b"x" * 70_000 + b'"}', 413, "body_too_large"),
+            (b"[" * 50_000, 400, "malformed_json"),
+            (b'{"a":' * 10_000, 400, "malformed_json"),
         ],
     )
     def test_labels(
@@ -165,6 +172,44 @@ class TestMalformed:
         assert_error(answer, 422, "unapproved_tag")
         assert h.sink.records == []
         assert h.queue.stats().items == 1
+
+    def test_chunked_form_past_the_limit_is_refused(self, h: Harness, client: TestClient) -> None:
+        """No Content-Length to go by: the form is counted as it streams in, at sign-in too."""
+
+        def chunks(total: int) -> Iterator[bytes]:
+            yield b"csrf=x&token="
+            for _ in range(total // 8192):
+                yield b"t" * 8192
+
+        page = client.get("/login")
+        assert "Sign" in page.text
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        answer = client.post("/login", content=chunks(200_000), headers=form)
+        assert "content-length" not in answer.request.headers
+        assert_error(answer, 413, "body_too_large")
+        h.add("a")
+        sign_in(client)
+        for path in ("/decide", "/undo", "/logout"):
+            assert_error(client.post(path, content=chunks(200_000), headers=form), 413)
+        assert h.sink.records == []
+        assert client.get("/", follow_redirects=False).status_code == 200, "still signed in"
+
+    def test_a_content_length_that_is_not_a_number_is_a_400(self, client: TestClient) -> None:
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Content-Length": "x"}
+        answer = client.post("/login", content=b"token=t", headers=headers)
+        assert_error(answer, 400, "malformed_body")
+
+    @pytest.mark.parametrize("path", ["/decide", "/undo"])
+    def test_form_posts_need_a_session_before_their_body_is_read(
+        self, h: Harness, client: TestClient, path: str
+    ) -> None:
+        h.add("a")
+        big = b"csrf=x&event_id=a&tag=" + b"m" * 70_000
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        assert_error(client.post(path, content=big, headers=form), 401, "unauthorized")
+        answer = client.post("/logout", content=big, headers=form, follow_redirects=False)
+        assert (answer.status_code, answer.headers["location"]) == (303, "/login")
+        assert h.sink.records == []
 
     def test_report_bodies(self, h: Harness, client: TestClient) -> None:
         h.index.put(review_event("t", "computer-vision"))
@@ -218,6 +263,23 @@ class TestConflicts:
     def test_nothing_to_undo(self, client: TestClient, h: Harness) -> None:
         assert_error(client.post("/api/undo", headers=ALICE), 409, "nothing_to_undo")
         assert h.sink.records == []
+
+    def test_event_no_record_can_be_built_for_is_a_422(
+        self, h: Harness, client: TestClient
+    ) -> None:
+        # A ClassifiedEvent may carry an empty model_version, a FeedbackRecord may not; intake
+        # passes such events over, and should one reach a decision it is refused, not a 500.
+        h.queue.add_review(replace(review_event("e"), model_version=""), Position(0, 0), h.clock())
+        for path, body in [
+            ("/api/labels", {"event_id": "e", "tag": "mlops"}),
+            ("/api/skip", {"event_id": "e"}),
+            ("/api/reports", {"event_id": "e", "reported_tag": "mlops"}),
+        ]:
+            assert_error(client.post(path, json=body, headers=ALICE), 422, "unrecordable")
+        assert h.sink.records == []
+        csrf = sign_in(client)
+        answer = client.post("/decide", data={"csrf": csrf, "event_id": "e", "skip": "1"})
+        assert answer.status_code == 200 and "no feedback record can be built" in answer.text
 
     def test_broker_down_is_503_and_nothing_changes(self, h: Harness, client: TestClient) -> None:
         h.add("a")
@@ -348,12 +410,44 @@ class TestPages:
         assert answer.headers["location"] == "/login"
         assert client.get("/", follow_redirects=False).status_code == 303
 
+    def test_keys_leave_focused_controls_to_the_browser(
+        self, h: Harness, client: TestClient
+    ) -> None:
+        """Enter on a focused button clicks that button (the browser's default), not the model's
+        tag: the key handler returns early for buttons, links and fields."""
+        h.add("a")
+        sign_in(client)
+        script = client.get("/").text.split("<script", 1)[1]
+        guard = re.search(r"var controls = \[([^\]]*)\]", script)
+        assert guard, "the key handler has no list of controls it leaves alone"
+        assert {"BUTTON", "A", "INPUT", "TEXTAREA"} <= set(re.findall(r'"(\w+)"', guard[1]))
+        assert "controls.indexOf(t.tagName) >= 0" in script
+        assert script.index("controls.indexOf") < script.index("preventDefault")
+
+    @pytest.mark.parametrize(
+        ("url", "linked"),
+        [
+            ("https://example.org/a", True),
+            ("HTTP://example.org/a", True),
+            ("javascript:alert(1)", False),
+            (" javascript:alert(1)", False),
+            ("data:text/html,<b>x</b>", False),
+            ("example.org/a", False),
+        ],
+    )
+    def test_only_web_urls_are_links(
+        self, h: Harness, client: TestClient, url: str, linked: bool
+    ) -> None:
+        h.queue.add_review(replace(review_event("x"), url=url), Position(0, 0), h.clock())
+        sign_in(client)
+        html = client.get("/").text
+        hrefs = re.findall(r'<a href="([^"]*)"', html)
+        assert (escape(url) in hrefs) == linked
+        assert escape(url) in html, "the URL is shown either way"
+        assert not [href for href in hrefs if "script:" in href or href.startswith("data:")]
+
     def test_text_is_escaped(self, h: Harness, client: TestClient) -> None:
         event = review_event("x")
-        from dataclasses import replace
-
-        from reviewer.queue import Position
-
         h.queue.add_review(
             replace(event, title="<script>alert(1)</script>"), Position(0, 0), h.clock()
         )
@@ -382,6 +476,19 @@ class TestOps:
         h.add("a")
         body = client.get("/healthz").json()
         assert body["status"] == "ok" and body["queue"]["depth"] == 1
+
+    @pytest.mark.parametrize(("review", "tagged"), [(True, True), (False, True), (True, False)])
+    def test_readiness_needs_both_readers(self, review: bool, tagged: bool) -> None:
+        """Reports need the tagged reader's index: without it the app is not ready either."""
+        runtime = Runtime(ReviewerSettings(kafka_bootstrap_servers="127.0.0.1:1"))
+        runtime.reader._consumer.close()
+        runtime.tagged._consumer.close()
+        runtime.started = True
+        runtime.reader = SimpleNamespace(alive=review, error=None, assigned=[0])  # type: ignore[assignment]
+        runtime.tagged = SimpleNamespace(alive=tagged, error="KafkaException: down")  # type: ignore[assignment]
+        ready, details = runtime.health()
+        assert ready == (review and tagged)
+        assert details["tagged_reader"] == ("running" if tagged else "KafkaException: down")
 
 
 class TestSettings:

@@ -104,3 +104,45 @@ def test_restart_shows_no_decided_item_and_loses_none() -> None:
     assert keys[0] == "tagged", "reports first"
     assert sorted(keys[1:]) == ["e0", "e2"]
     assert fresh.commit_offsets() == {}
+
+
+def test_an_undone_reported_item_is_still_reported_after_a_restart() -> None:
+    """Reported, labelled, undone: the undo record is the event's latest, and the item it brings
+    back is a reported one (first in the queue, with its report), as it was before the restart."""
+    h = harness()
+    h.add("low")
+    h.index.put(review_event("t", "computer-vision"))
+    h.service.report("platform", "t", "mlops", "pipelines")
+    h.service.label("alice", "t", "mlops")
+    h.service.undo("alice")
+    live = h.queue.current("alice")
+    assert live is not None and live.reported
+
+    messages = [msg(r, offset) for offset, r in enumerate(h.sink.records)]
+    past = history.latest_by_event(messages)
+    assert is_undo(next(r for r in past.waiting if r.event_id == "t"))
+    fresh = ReviewQueue(300, FakeClock())
+    history.restore(fresh, past)
+    fresh.add_review(review_event("low"), Position(0, 0), T0)
+    item = fresh.lease_next("bob")
+    assert item is not None and item.key == "t" and item.reported
+    assert [(r.reporter, r.reported_tag, r.comment) for r in item.reports] == [
+        ("platform", "mlops", "pipelines")
+    ]
+
+
+def test_a_tombstone_withdraws_an_earlier_report() -> None:
+    undone = rec("u", "skip", None, 3, comment="undo: withdraws correct mlops by alice")
+    past = history.latest_by_event(
+        [
+            msg(rec("u", "report", "mlops", 0), 0),
+            msg(None, 1, key="u"),
+            msg(rec("u", "correct", "mlops", 2), 2),
+            msg(undone, 3),
+        ]
+    )
+    assert [r.event_id for r in past.waiting] == ["u"] and past.reports == {}
+    fresh = ReviewQueue(300, FakeClock())
+    history.restore(fresh, past)
+    item = fresh.lease_next("bob")
+    assert item is not None and not item.reported

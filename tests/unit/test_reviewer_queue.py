@@ -1,11 +1,32 @@
 """The review queue's rules without a broker or a server: the commit prefix, leases and their
 expiry, order, undo and rebalancing (reviewer.queue)."""
 
-import pytest
+import json
+import time
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any, ClassVar
 
-from reviewer.errors import AlreadyDecided, LeasedToOther, NothingToUndo, UnknownEvent
+import pytest
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaError, KafkaException, TopicPartition
+from pydantic import ValidationError
+
+from reviewer import kafka
+from reviewer.config import ReviewerSettings
+from reviewer.errors import (
+    AlreadyDecided,
+    FeedbackUnavailable,
+    LeasedToOther,
+    NothingToUndo,
+    UnknownEvent,
+)
+from reviewer.feedback import FeedbackWriteError
+from reviewer.index import EventIndex
+from reviewer.items import ReviewEvent
+from reviewer.kafka import KafkaFeedbackSink, ReviewReader, TaggedReader
 from reviewer.queue import PartitionLedger, Position, Report
-from tests.support.reviewer import harness, review_event
+from schemas.events import ClassifiedEvent
+from tests.support.reviewer import classified_bytes, classified_event, harness, review_event
 
 
 class TestPartitionLedger:
@@ -149,6 +170,41 @@ class TestLeases:
             assert item is not None
             order.append(item.key)
         assert order == ["tagged-1", "old", "new"]
+
+    def test_an_item_being_decided_is_shown_to_no_one_else(self) -> None:
+        """Deciding leases the item to the decider (it need not have been shown to them): while
+        the write is in flight nobody else gets it, and after a failed write it stays theirs to
+        retry until the lease expires."""
+        h = harness(lease_seconds=60)
+        h.add("a")
+        seen: list[object] = []
+        h.sink.during_write = lambda _record: seen.append(h.service.next_item("carol"))
+        h.sink.fail = True
+        with pytest.raises(FeedbackUnavailable):
+            h.service.label("alice", "a", "mlops")
+        assert seen == [None], "carol was shown the item alice's decision was being written for"
+        assert h.service.next_item("bob") is None
+        assert h.service.next_item("alice").key == "a"  # type: ignore[union-attr]
+        h.clock.advance(61)
+        assert h.service.next_item("bob").key == "a"  # type: ignore[union-attr]
+        h.sink.fail = False
+        assert h.service.label("bob", "a", "mlops").seconds_to_decide == 0.0
+        assert seen == [None, None]
+
+    def test_deciding_an_unshown_item_keeps_what_one_holds(self) -> None:
+        h = harness()
+        h.add("a")
+        h.add("b")
+        assert h.service.next_item("alice").key == "a"  # type: ignore[union-attr]
+        h.sink.fail = True
+        with pytest.raises(FeedbackUnavailable):
+            h.service.skip("alice", "b")
+        assert h.service.next_item("alice").key == "a"  # type: ignore[union-attr]
+        assert h.service.next_item("bob") is None, "b stays alice's until its lease expires"
+        h.sink.fail = False
+        record = h.service.skip("alice", "b")
+        assert record.shown_at is None and record.seconds_to_decide is None, "never shown"
+        assert h.service.next_item("alice").key == "a"  # type: ignore[union-attr]
 
     def test_expired_item_keeps_its_place(self) -> None:
         h = harness(lease_seconds=10)
@@ -307,3 +363,159 @@ class TestIndex:
         small.put(replace(review_event("x"), description="d" * 60))
         small.put(replace(review_event("y"), description="d" * 60))
         assert small.get("x") is None and small.get("y") is not None
+
+
+class FakeMessage:
+    """A record as confluent_kafka's consumer hands it over."""
+
+    def __init__(self, value: bytes, partition: int = 0, offset: int = 0) -> None:
+        self._value, self._partition, self._offset = value, partition, offset
+
+    def error(self) -> None:
+        return None
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes:
+        return self._value
+
+    def timestamp(self) -> tuple[int, int]:
+        return (TIMESTAMP_NOT_AVAILABLE, 0)
+
+
+def settings(**extra: Any) -> ReviewerSettings:
+    return ReviewerSettings(kafka_bootstrap_servers="127.0.0.1:1", **extra)
+
+
+class TestIntake:
+    @pytest.mark.parametrize(
+        "change",
+        [{"model_version": ""}, {"title": ""}, {"model_version": "v1"}],
+    )
+    def test_review_records_no_feedback_record_can_be_built_from_are_passed_over(
+        self, change: dict[str, str]
+    ) -> None:
+        """A ClassifiedEvent allows an empty model_version, a FeedbackRecord does not: such an
+        item could never be decided, so it is counted invalid and its offset is committable."""
+        h = harness()
+        reader = ReviewReader(settings(), h.queue, h.index, h.metrics, h.clock)
+        try:
+            body = {**classified_event("e"), **change}
+            reader._handle(FakeMessage(json.dumps(body).encode()))  # type: ignore[arg-type]
+        finally:
+            reader._consumer.close()
+        valid = change == {"model_version": "v1"}
+        assert h.queue.stats().items == (1 if valid else 0)
+        assert h.queue.commit_offsets() == ({} if valid else {0: 1})
+        assert h.metrics.invalid_records._value.get() == (0 if valid else 1)
+        assert (h.index.get("e") is not None) == valid
+        if valid:
+            assert h.service.skip("alice", "e").model_version == "v1"
+
+    def test_building_the_item_checks_the_record(self) -> None:
+        event = ClassifiedEvent.model_validate({**classified_event("e"), "model_version": ""})
+        with pytest.raises(ValidationError):
+            ReviewEvent.from_classified(event)
+
+
+class TestKafkaClients:
+    def test_a_write_that_times_out_leaves_nothing_to_deliver_later(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The 503 says nothing changed: the producer must give the record up before the request
+        answers (message.timeout.ms below the write timeout), and purge what is still queued."""
+
+        class StuckProducer:
+            made: ClassVar[list["StuckProducer"]] = []
+
+            def __init__(self, config: dict[str, Any]) -> None:
+                self.config = config
+                self.queued: list[Callable[[KafkaError | None, object], None]] = []
+                self.purged = False
+                StuckProducer.made.append(self)
+
+            def produce(self, topic: str, *, key: bytes, value: bytes, on_delivery: Any) -> None:
+                self.queued.append(on_delivery)
+
+            def flush(self, timeout: float) -> int:
+                if self.purged:
+                    for report in self.queued:
+                        report(KafkaError(KafkaError._PURGE_QUEUE), None)
+                    self.queued = []
+                return len(self.queued)
+
+            def purge(self, *args: Any, **kwargs: Any) -> None:
+                self.purged = True
+
+        monkeypatch.setattr(kafka, "Producer", StuckProducer)
+        sink = KafkaFeedbackSink(settings(reviewer_write_timeout_seconds=10))
+        producer = StuckProducer.made[-1]
+        assert 1000 <= producer.config["message.timeout.ms"] < 10_000
+        assert kafka.delivery_timeout_ms(0.5) == 1000
+        h = harness()
+        h.add("a")
+        record = h.service.skip("alice", "a")
+        with pytest.raises(FeedbackWriteError, match="not acknowledged within 10 s"):
+            sink.write(record)
+        assert producer.purged and producer.queued == [], "the record could still be delivered"
+
+    def test_the_tagged_reader_survives_broker_errors(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        class FlakyConsumer:
+            def __init__(self) -> None:
+                self.failures = {"get_watermark_offsets": 1, "poll": 2}
+                self.assigned: list[TopicPartition] = []
+                self.polls = 0
+                self.closed = False
+
+            def _fail(self, name: str) -> None:
+                if self.failures[name] > 0:
+                    self.failures[name] -= 1
+                    raise KafkaException(KafkaError(KafkaError._TRANSPORT))
+
+            def list_topics(self, topic: str, timeout: float) -> Any:
+                meta = SimpleNamespace(error=None, partitions={0: None, 1: None})
+                return SimpleNamespace(topics={topic: meta})
+
+            def get_watermark_offsets(self, tp: TopicPartition, timeout: float) -> tuple[int, int]:
+                self._fail("get_watermark_offsets")
+                return (0, 10)
+
+            def assign(self, tps: list[TopicPartition]) -> None:
+                self.assigned = tps
+
+            def poll(self, timeout: float) -> FakeMessage | None:
+                self._fail("poll")
+                self.polls += 1
+                if self.polls == 1:
+                    return FakeMessage(classified_bytes("t", route="tagged"))
+                time.sleep(0.001)
+                return None
+
+            def close(self) -> None:
+                self.closed = True
+
+        monkeypatch.setattr(kafka, "RETRY_SECONDS", 0.01)
+        index = EventIndex(4)
+        reader = TaggedReader(settings(reviewer_index_size=4), index)
+        reader._consumer.close()
+        fake = FlakyConsumer()
+        reader._consumer = fake  # type: ignore[assignment]
+        assert reader._assign() is False, "a failed offset lookup is retried, not fatal"
+        reader.start()
+        try:
+            deadline = time.monotonic() + 5
+            while fake.polls < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert reader.alive, reader.error
+            assert fake.polls >= 3 and fake.failures == {"get_watermark_offsets": 0, "poll": 0}
+            assert [(tp.partition, tp.offset) for tp in fake.assigned] == [(0, 8), (1, 8)]
+            assert index.get("t") is not None
+        finally:
+            reader.stop()
+        assert fake.closed
