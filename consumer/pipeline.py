@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, cast
 
 from consumer import codec
 from consumer.metrics import Metrics, observe_amortised
@@ -182,7 +182,7 @@ class Pipeline:
         """One model call for the batch's normalised (title, description) pairs; should it fail,
         one call per event, so only an event that breaks it is dead-lettered."""
         try:
-            predictions: list[Prediction | Exception] = [*self._predict(fields)]
+            predictions = cast(list[Prediction | Exception], self._predict(fields))
             if len(predictions) != len(fields):
                 raise RuntimeError(f"{len(predictions)} predictions for {len(fields)} events")
             return predictions

@@ -154,17 +154,17 @@ class Service:
         self.deliveries.service()
         if not messages:
             return
-        records: list[Record] = []
+        records: list[Message] = []
         for message in messages:
             error = message.error()
             if error is None:
-                # A message without an error has its topic, partition and offset.
-                records.append(cast(Record, message))
+                records.append(message)
             elif error.code() != KafkaError._PARTITION_EOF:
                 self._metrics.kafka_errors.labels("consume").inc()
                 log.warning("consume error", extra={"error": str(error)})
         if records:
-            self._process(records)
+            # A message without an error has its topic, partition and offset: a `Record`.
+            self._process(cast(list[Record], records))
 
     # -- the hot path -------------------------------------------------------------------------
     def _current_generation(self) -> int:

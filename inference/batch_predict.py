@@ -27,6 +27,7 @@ import numpy as np
 from scipy import sparse
 
 from inference.line_sums import add_line_sums
+from inference.predictor import fasttext_probabilities
 from inference.token_index import TokenIndex
 
 EOS = "</s>"
@@ -170,7 +171,8 @@ class BatchPredictor:
         min_batch: int = 4,
     ) -> None:
         self._members = [_Member(m, labels) for m in models]
-        self._column_of = {label: i for i, label in enumerate(labels)}
+        self._models = [m.model for m in self._members]
+        self._labels = list(labels)
         self.min_batch = min_batch
         self._nlabels = len(labels)
         # Token table columns: each member's scores side by side, then each member's row count.
@@ -284,15 +286,7 @@ class BatchPredictor:
 
     def predict_each(self, lines: Sequence[Sequence[str]]) -> np.ndarray:
         """fastText's own per-line predict (see the class docstring for when it is cheaper)."""
-        texts = [" ".join(tokens) + "\n" for tokens in lines]
-        rows = [[0.0] * self._nlabels for _ in lines]
-        column_of = self._column_of
-        for member in self._members:
-            predict = member.model.f.predict
-            for row, text in zip(rows, texts, strict=True):
-                for p, label in predict(text, -1, 0.0, "strict"):
-                    row[column_of[label]] += p
-        return self._average(np.array(rows, np.float32).reshape(len(lines), self._nlabels))
+        return fasttext_probabilities(self._models, self._labels, lines)
 
     def _average(self, total: np.ndarray) -> np.ndarray:
         """The members' summed probabilities averaged, capped at 1 (fastText adds 1e-5 to each).

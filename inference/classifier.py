@@ -16,7 +16,13 @@ import numpy as np
 
 from inference.answers import answers
 from inference.batch_predict import BatchPredictor
-from inference.predictor import LABEL_PREFIX, Prediction, ReferencePredictor, canonical_labels
+from inference.predictor import (
+    LABEL_PREFIX,
+    Prediction,
+    ReferencePredictor,
+    blend,
+    canonical_labels,
+)
 from inference.text import (
     DESCRIPTION,
     FIELD_END,
@@ -143,13 +149,7 @@ class Classifier:
         return self._answers(self._blend(probabilities, field_len[:, DESCRIPTION] > 0))
 
     def _blend(self, probabilities: np.ndarray, has_description: np.ndarray) -> np.ndarray:
-        """Full-view rows (the first len(has_description)) blended with the description-view rows
-        after them. An empty description has no view of its own: the full view alone answers."""
-        if not self._description_weight:
-            return probabilities
-        events = len(has_description)
-        w = (has_description * np.float32(self._description_weight))[:, None]
-        return (probabilities[:events] + w * probabilities[events:]) / (1 + w)
+        return blend(probabilities, has_description, self._description_weight)
 
     def _answers(self, probabilities: np.ndarray) -> list[Prediction]:
         return answers(np.ascontiguousarray(probabilities, np.float32), self.labels)

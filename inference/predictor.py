@@ -36,48 +36,71 @@ def canonical_labels(raw_labels: Sequence[str]) -> list[str]:
     return sorted(raw_labels, key=lambda label: (order.get(label, len(order)), label))
 
 
-class ReferencePredictor:
-    """The ensemble answered line by line by fastText's own `predict`: each member's
-    probabilities for the full view and the description view, averaged over the members (capped
-    at 1: fastText adds 1e-5 to each) and blended `1 : description_weight`.
+def fasttext_probabilities(
+    models: Sequence[Any], labels: Sequence[str], lines: Sequence[Sequence[str]]
+) -> np.ndarray:
+    """fastText's own per-line predict of every line by every model: shape (len(lines),
+    len(labels)), columns in the order of `labels` (fastText's `__label__` names), averaged over
+    the models and capped at 1 (fastText adds 1e-5 to each), float32.
 
-    Slow (a native call per line and member) and obviously right: the oracle for the batch path.
     fastText's Python `predict()` wrapper is bypassed for its binding (`model.f.predict`), as the
     wrapper ends in `np.array(probs, copy=False)`, which NumPy 2 rejects.
+    """
+    column_of = {label: i for i, label in enumerate(labels)}
+    texts = [" ".join(tokens) + "\n" for tokens in lines]
+    rows = [[0.0] * len(labels) for _ in lines]
+    for model in models:
+        predict = model.f.predict
+        for row, text in zip(rows, texts, strict=True):
+            for p, label in predict(text, -1, 0.0, "strict"):
+                row[column_of[label]] += p
+    total = np.array(rows, np.float32).reshape(len(lines), len(labels))
+    total *= np.float32(1.0 / len(models))
+    return np.minimum(total, np.float32(1.0), out=total)
+
+
+def blend(probabilities: np.ndarray, has_description: np.ndarray, weight: float) -> np.ndarray:
+    """Full-view rows (the first len(has_description)) blended `1 : weight` with the
+    description-view rows after them. An empty description has no view of its own: the full view
+    alone answers."""
+    if not weight:
+        return probabilities
+    events = len(has_description)
+    w = (has_description * np.float32(weight))[:, None]
+    return (probabilities[:events] + w * probabilities[events:]) / (1 + w)
+
+
+class ReferencePredictor:
+    """The ensemble answered line by line by fastText's own `predict` (`fasttext_probabilities`):
+    the full view and the description view of each event, blended `1 : description_weight`.
+
+    Slow (a native call per line and member) and obviously right: the oracle for the batch path.
     """
 
     def __init__(self, models: Sequence[Any], description_weight: float = 0.0) -> None:
         if not models:
             raise ValueError("a predictor needs at least one model")
         self._models = tuple(models)
-        self._weight = np.float32(description_weight)
-        raw = canonical_labels(self._models[0].get_labels())
-        self._column = {label: i for i, label in enumerate(raw)}
-        self._labels = tuple(label.removeprefix(LABEL_PREFIX) for label in raw)
+        self._weight = description_weight
+        self._raw = canonical_labels(self._models[0].get_labels())
+        self._labels = tuple(label.removeprefix(LABEL_PREFIX) for label in self._raw)
 
     @property
     def labels(self) -> tuple[str, ...]:
         return self._labels
 
-    def line_probabilities(self, tokens: Sequence[str]) -> np.ndarray:
-        """One line's probabilities (label order of `labels`), averaged over the members."""
-        total = np.zeros(len(self._labels), np.float32)
-        text = " ".join(tokens) + "\n"
-        for model in self._models:
-            for p, label in model.f.predict(text, -1, 0.0, "strict"):
-                total[self._column[label]] += np.float32(p)
-        total *= np.float32(1.0 / len(self._models))
-        return np.minimum(total, np.float32(1.0))
-
     def predict_normalised(self, pairs: Sequence[tuple[str, str]]) -> list[Prediction]:
+        views = [views_normalised(title, description) for title, description in pairs]
+        lines = [v.full for v in views]
+        if self._weight:
+            lines += [v.description for v in views]
+        has_description = np.array([bool(v.description) for v in views])
+        probabilities = blend(
+            fasttext_probabilities(self._models, self._raw, lines), has_description, self._weight
+        )
         answers: list[Prediction] = []
-        for title, description in pairs:
-            views = views_normalised(title, description)
-            probabilities = self.line_probabilities(views.full)
-            if self._weight and views.description:
-                alone = self.line_probabilities(views.description)
-                probabilities = (probabilities + self._weight * alone) / (1 + self._weight)
-            row = {label: float(p) for label, p in zip(self._labels, probabilities, strict=True)}
-            best = int(np.argmax(probabilities))
+        for values in probabilities:
+            row = {label: float(p) for label, p in zip(self._labels, values, strict=True)}
+            best = int(np.argmax(values))
             answers.append((self._labels[best], row[self._labels[best]], row))
         return answers

@@ -55,11 +55,12 @@ MALFORMED: list[bytes] = [
 def demo_events(
     examples: Sequence[Example], id_prefix: str, seed: int = 0, duplicate_share: float = 0.05
 ) -> list[dict[str, Any] | bytes]:
-    """Every example once, the unseen items, messy copies of a share of the examples under new
-    ids (content duplicates) and the malformed records, shuffled together (seeded)."""
+    """Every example once and the unseen items, shuffled (seeded); then messy copies of a share of
+    the examples under new ids (content duplicates, after their originals); then the malformed
+    records."""
     rng = random.Random(seed)
     created = "2026-01-01T00:00:00"
-    stream: list[dict[str, Any] | bytes] = [
+    originals: list[dict[str, Any] | bytes] = [
         {
             "id": f"{id_prefix}-{e.id}",
             "title": e.title,
@@ -69,7 +70,7 @@ def demo_events(
         }
         for e in examples
     ]
-    stream += [
+    originals += [
         {
             "id": f"{id_prefix}-unseen-{i}",
             "title": title,
@@ -80,8 +81,8 @@ def demo_events(
         }
         for i, (title, description) in enumerate(UNSEEN)
     ]
-    copies = rng.sample(list(examples), round(len(examples) * duplicate_share))
-    stream += [
+    rng.shuffle(originals)
+    copies = [
         {
             "id": f"{id_prefix}-copy-{i}",
             "title": messy(e.title, rng),
@@ -89,13 +90,6 @@ def demo_events(
             "created_on": created,
             "source": "demo",
         }
-        for i, e in enumerate(copies)
+        for i, e in enumerate(rng.sample(list(examples), round(len(examples) * duplicate_share)))
     ]
-    rng.shuffle(stream)
-    # Copies after their originals, so each is the duplicate rather than the original.
-    originals = [x for x in stream if not _is_copy(x)]
-    return [*originals, *(x for x in stream if _is_copy(x)), *MALFORMED]
-
-
-def _is_copy(item: dict[str, Any] | bytes) -> bool:
-    return isinstance(item, dict) and "-copy-" in str(item["id"])
+    return [*originals, *copies, *MALFORMED]

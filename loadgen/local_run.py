@@ -16,6 +16,7 @@ from consumer.metrics import OUTCOMES, scrape, total
 from consumer.topics import ensure_topics
 from loadgen.demo import demo_events
 from loadgen.replay import producer, publish
+from reviewer.config import parse_tokens
 from training.data import dataset_location, load
 
 REVIEWER_PORT = int(os.environ.get("REVIEWER_PORT", "8088"))
@@ -40,10 +41,11 @@ def _wait(proc: subprocess.Popen[bytes], ready: Callable[[], bool], what: str) -
 
 
 def _demo_token() -> tuple[str, str]:
-    """REVIEWER_TOKENS as configured, or a fresh token for a reviewer called `demo`."""
-    configured = os.environ.get("REVIEWER_TOKENS")
-    if configured:
-        return configured, configured.split(",")[0].split(":")[0]
+    """REVIEWER_TOKENS as configured (and its first token), or a fresh token for a reviewer
+    called `demo`."""
+    configured = os.environ.get("REVIEWER_TOKENS", "")
+    for token in parse_tokens(configured):
+        return configured, token
     token = secrets.token_urlsafe(12)
     return f"{token}:demo", token
 

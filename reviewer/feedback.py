@@ -53,15 +53,7 @@ def build_record(
     seconds = None
     if shown_at is not None:
         seconds = max((decided_at - shown_at).total_seconds(), 0.0)
-    return FeedbackRecord(
-        event_id=event.event_id,
-        title=event.title,
-        description=event.description,
-        url=event.url,
-        created_on=event.created_on,
-        model_version=event.model_version,
-        predicted_tag=event.predicted_tag,
-        probabilities=dict(event.probabilities),
+    return event.to_record(
         final_tag=final_tag,
         action=action,
         reviewer=reviewer,

@@ -59,20 +59,23 @@ class ReviewEvent:
         """Raise pydantic's `ValidationError` unless a `FeedbackRecord` of this event validates.
         A `ClassifiedEvent` allows what a record does not (an empty `model_version`), so this
         builds one (a skip, the only action without a tag) rather than repeating the schema."""
-        FeedbackRecord.model_validate(
-            {
-                "event_id": self.event_id,
-                "title": self.title,
-                "description": self.description,
-                "url": self.url,
-                "created_on": self.created_on,
-                "model_version": self.model_version,
-                "predicted_tag": self.predicted_tag,
-                "probabilities": self.probabilities,
-                "action": "skip",
-                "reviewer": "intake-check",
-                "decided_at": _CHECKED_AT,
-            }
+        self.to_record(
+            action="skip", final_tag=None, reviewer="intake-check", decided_at=_CHECKED_AT
+        )
+
+    def to_record(self, **decision: Any) -> FeedbackRecord:
+        """The feedback record of a decision on this event: the event's fields and the model's
+        answer, plus `decision` (action, final tag, reviewer, times, ...)."""
+        return FeedbackRecord(
+            event_id=self.event_id,
+            title=self.title,
+            description=self.description,
+            url=self.url,
+            created_on=self.created_on,
+            model_version=self.model_version,
+            predicted_tag=self.predicted_tag,
+            probabilities=dict(self.probabilities),
+            **decision,
         )
 
     @classmethod

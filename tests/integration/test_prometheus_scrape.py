@@ -6,7 +6,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -18,7 +17,7 @@ import yaml
 
 from consumer.config import topic_env
 from consumer.topics import ensure_topics
-from tests.support.harness import ROOT, ServiceProcess, produce, unique_topics
+from tests.support.harness import ROOT, ServiceProcess, produce, start_module, unique_topics
 from tests.support.promql import (
     ALERTS,
     REVIEWER_JOB,
@@ -77,21 +76,8 @@ def _start_reviewer(bootstrap: str, topics, tmp) -> tuple[subprocess.Popen, int]
         "REVIEWER_TOKENS": "scrape-token:scrape",
         "REVIEWER_SECRET_KEY": "scrape-test-signing-key",
     }
-    log = (tmp / "reviewer.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reviewer"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        if ServiceProcess.health_at(port) is not None:
-            return proc, port
-        time.sleep(0.3)
-    proc.kill()
-    proc.wait(10)
-    logs = (tmp / "reviewer.log").read_text(errors="replace")
-    raise RuntimeError(f"reviewer app not healthy (exit {proc.returncode}): {logs[-2000:]}")
+    ready = lambda: ServiceProcess.health_at(port) is not None  # noqa: E731
+    return start_module("reviewer", env, tmp / "reviewer.log", ready, 120), port
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -31,7 +30,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from tests.support import ROOT
-from tests.support.harness import committed, wait_for
+from tests.support.harness import committed, start_module, wait_for
 from tests.support.reviewer import classified_bytes
 from tests.support.servers import free_ports
 
@@ -161,23 +160,12 @@ class ReviewerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 90.0) -> ReviewerProcess:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "reviewer"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"reviewer exited {self.proc.returncode}:\n{self.logs()}")
+        def ready() -> bool:
             status, body = self.call("GET", "/healthz")
-            if status == 200 and body and body.get("assigned_partitions"):
-                return self
-            time.sleep(0.2)
-        raise TimeoutError(f"reviewer not ready:\n{self.logs()}")
+            return status == 200 and bool(body) and bool(body.get("assigned_partitions"))
+
+        self.proc = start_module("reviewer", self.env, self.log_path, ready, timeout)
+        return self
 
     def stop(self, timeout: float = 30.0) -> int:
         assert self.proc is not None

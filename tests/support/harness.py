@@ -9,6 +9,7 @@ import time
 import urllib.request
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +118,29 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
+def start_module(
+    module: str, env: dict[str, str], log_path: Path, ready: Callable[[], bool], timeout: float
+) -> subprocess.Popen[bytes]:
+    """`python -m module` with its output appended to `log_path`, returned once `ready()`. If it
+    exits first, or is not ready within `timeout` (then it is killed), raises with its log's
+    tail."""
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{module} exited {proc.returncode}: {tail}")
+        if ready():
+            return proc
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait(10)
+    raise TimeoutError(f"{module} not ready: {log_path.read_text(errors='replace')[-2000:]}")
+
+
 class ServiceProcess:
     """`python -m consumer` as ops run it, configured only through environment variables."""
 
@@ -152,23 +176,12 @@ class ServiceProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self, wait_assigned: bool = True, timeout: float = 60.0) -> "ServiceProcess":
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "consumer"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"service exited {self.proc.returncode}: {self.logs()[-2000:]}")
+        def ready() -> bool:
             health = self.health()
-            if health and (not wait_assigned or health.get("assigned_partitions", 0) > 0):
-                return self
-            time.sleep(0.2)
-        raise TimeoutError(f"service not ready: {self.logs()[-2000:]}")
+            return bool(health) and (not wait_assigned or health.get("assigned_partitions", 0) > 0)
+
+        self.proc = start_module("consumer", self.env, self.log_path, ready, timeout)
+        return self
 
     def health(self) -> dict | None:
         return self.health_at(self.metrics_port)
