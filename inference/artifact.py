@@ -2,8 +2,8 @@
 
 An artifact is a directory holding the fastText model files of the ensemble (`model-0.bin`, ...)
 and `metadata.json` (`schemas.artifact.ArtifactMetadata`). The version is a hash of the model
-files' hashes and the prediction settings, so two artifacts with the same version serve identical
-answers; loading re-hashes every file, so a corrupted or tampered model is refused, not served.
+files' hashes, the prediction settings and the creation time, so two artifacts with the same
+version serve identical answers and each training run has a version of its own; loading re-hashes every file, so a corrupted or tampered model is refused, not served.
 Training writes artifacts with `training.write.write_artifact`.
 """
 
@@ -69,12 +69,16 @@ def file_sha256(path: Path) -> str:
 
 
 def content_version(
-    members: Sequence[ModelFile | dict[str, Any]], prediction: PredictionSettings | dict[str, Any]
+    members: Sequence[ModelFile | dict[str, Any]],
+    prediction: PredictionSettings | dict[str, Any],
+    created_at: str,
 ) -> str:
-    """What the artifact answers depends on its model files and on how their outputs are blended."""
+    """What the artifact answers depends on its model files and on how their outputs are blended;
+    `created_at` makes each training run its own version, so two runs that happen to produce the
+    same models are still told apart in the registry, in outputs and in feedback."""
     hashes = [m.sha256 if isinstance(m, ModelFile) else m["sha256"] for m in members]
     settings = prediction.model_dump() if isinstance(prediction, PredictionSettings) else prediction
-    content = "".join(hashes) + json.dumps(settings, sort_keys=True)
+    content = "".join(hashes) + json.dumps(settings, sort_keys=True) + created_at
     return hashlib.sha256(content.encode()).hexdigest()[:16]
 
 
@@ -107,10 +111,10 @@ def load_artifact(path: Path | str) -> Artifact:
     """The only way to load a model for serving: verifies format, checksums and labels first."""
     path = Path(path)
     meta = read_metadata(path)
-    if meta.version != content_version(meta.models, meta.prediction):
+    if meta.version != content_version(meta.models, meta.prediction, meta.created_at):
         raise ArtifactError(
-            f"{path / METADATA_FILE}: version {meta.version!r} does not match the models' hashes "
-            "and prediction settings"
+            f"{path / METADATA_FILE}: version {meta.version!r} does not match the models' hashes, "
+            "prediction settings and created_at"
         )
     if sorted(meta.labels) != sorted(APPROVED_TAGS):
         raise ArtifactError(

@@ -8,8 +8,9 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-FORMAT_VERSION: Final = 3
-"""Bumped whenever a loader of an older format would misread an artifact."""
+FORMAT_VERSION: Final = 4
+"""Bumped whenever a loader of an older format would misread an artifact (4: the version also
+hashes `created_at`, so every training run writes an artifact of its own version)."""
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
@@ -47,6 +48,27 @@ class FeedbackSummary(BaseModel):
     )
 
 
+class ReferenceDistributions(BaseModel):
+    """The model's answers on data it did not train on (out-of-fold predictions over the data set,
+    or the validation split): the share of each approved tag and a histogram of the top
+    confidence. The drift monitor's PSI is computed against these."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str
+    num_samples: Annotated[int, Field(gt=0)]
+    tag_share: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        description="Every approved tag's share of the top answers; sums to 1."
+    )
+    confidence_edges: Annotated[list[float], Field(min_length=2)] = Field(
+        description="Histogram bin edges over [0, 1], ascending; bin i is [edges[i], edges[i+1])"
+        " and the last bin includes 1."
+    )
+    confidence_share: list[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        description="Share of top confidences in each bin (len(edges) - 1 values); sums to 1."
+    )
+
+
 class ArtifactMetadata(BaseModel):
     """What an artifact is, what it was trained on and how it scored.
 
@@ -57,9 +79,9 @@ class ArtifactMetadata(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    format_version: Literal[3]
+    format_version: Literal[4]
     version: Annotated[str, StringConstraints(min_length=1)]
-    created_at: str = ""
+    created_at: Annotated[str, StringConstraints(min_length=1)]
     labels: list[str]
     prediction: PredictionSettings
     threshold: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
@@ -76,3 +98,8 @@ class ArtifactMetadata(BaseModel):
     split_seed: int | None = None
     training_seconds: float | None = None
     feedback: FeedbackSummary | None = None
+    reference: ReferenceDistributions | None = Field(
+        default=None,
+        description="What traffic the model was trained for looks like to it: the service's drift "
+        "monitor compares live traffic against this.",
+    )

@@ -62,10 +62,11 @@ def write_artifact(
             )
         prediction = PredictionSettings(description_view_weight=description_view_weight)
         labels = sorted(label.removeprefix(LABEL_PREFIX) for label in models[0].get_labels())
+        created_at = datetime.now(UTC).isoformat()
         meta = ArtifactMetadata(
             format_version=FORMAT_VERSION,
-            version=content_version(members, prediction),
-            created_at=datetime.now(UTC).isoformat(),
+            version=content_version(members, prediction, created_at),
+            created_at=created_at,
             labels=labels,
             prediction=prediction,
             threshold=threshold,

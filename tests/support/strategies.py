@@ -119,6 +119,7 @@ artifact_metadata = st.fixed_dictionaries(
     {
         "format_version": st.just(FORMAT_VERSION),
         "version": st.text(min_size=1, max_size=16),
+        "created_at": st.text(min_size=1, max_size=32),
         "labels": st.lists(st.text(max_size=30), max_size=5),
         "prediction": st.builds(
             PredictionSettings,
@@ -128,7 +129,6 @@ artifact_metadata = st.fixed_dictionaries(
         "models": st.lists(model_files, min_size=1, max_size=3),
     },
     optional={
-        "created_at": st.text(max_size=32),
         "target_precision": st.none() | probabilities,
         "validation_metrics": json_objects,
         "calibration": json_objects,

@@ -50,6 +50,7 @@ def stub_artifact(threshold: float = THRESHOLD) -> Artifact:
     meta = ArtifactMetadata(
         format_version=FORMAT_VERSION,
         version="stub-keywords",
+        created_at="2026-01-01T00:00:00+00:00",
         labels=sorted(APPROVED_TAGS),
         prediction=PredictionSettings(description_view_weight=0.0),
         threshold=threshold,

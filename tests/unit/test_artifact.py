@@ -46,10 +46,16 @@ def test_version_is_a_hash_of_the_models_and_the_prediction_settings(tiny_model_
 
     meta = json.loads((tiny_model_dir / "metadata.json").read_text())
     content = "".join(m["sha256"] for m in meta["models"])
-    content += json.dumps(meta["prediction"], sort_keys=True)
+    content += json.dumps(meta["prediction"], sort_keys=True) + meta["created_at"]
     assert meta["version"] == hashlib.sha256(content.encode()).hexdigest()[:16]
     other = {"description_view_weight": meta["prediction"]["description_view_weight"] + 1}
-    assert content_version(meta["models"], other) != meta["version"]
+    assert content_version(meta["models"], other, meta["created_at"]) != meta["version"]
+
+
+def test_the_same_models_written_at_another_time_have_another_version(tiny_model_dir: Path):
+    meta = json.loads((tiny_model_dir / "metadata.json").read_text())
+    later = content_version(meta["models"], meta["prediction"], meta["created_at"] + "Z")
+    assert later != meta["version"]
 
 
 def test_the_artifact_carries_the_view_blend_the_classifier_uses(tiny_model_dir: Path):
@@ -142,7 +148,7 @@ def test_model_file_with_unapproved_labels_is_refused_even_if_metadata_lies(
     meta_path = artifact_copy / "metadata.json"
     meta = json.loads(meta_path.read_text())
     meta["models"][0]["sha256"] = file_sha256(artifact_copy / "model-0.bin")
-    meta["version"] = content_version(meta["models"], meta["prediction"])
+    meta["version"] = content_version(meta["models"], meta["prediction"], meta["created_at"])
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ArtifactError, match=r"disagree|model labels"):
         load_artifact(artifact_copy)
@@ -173,7 +179,7 @@ def test_a_malformed_view_weight_is_refused(artifact_copy: Path, weight):
     meta_path = artifact_copy / "metadata.json"
     meta = json.loads(meta_path.read_text())
     meta["prediction"]["description_view_weight"] = weight
-    meta["version"] = content_version(meta["models"], meta["prediction"])
+    meta["version"] = content_version(meta["models"], meta["prediction"], meta["created_at"])
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ArtifactError, match="description_view_weight"):
         load_artifact(artifact_copy)
