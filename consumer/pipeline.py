@@ -37,6 +37,21 @@ class Dedup(Protocol):
     def check(self, fingerprints: Sequence[str], ids: Sequence[str]) -> list[str | None]: ...
 
 
+class BatchObserver(Protocol):
+    """Sees each batch's classified events after the model call (the shadow challenger, the drift
+    monitor). Never changes what is routed; an observer that raises is logged and skipped."""
+
+    def observe(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        predictions: Sequence[Prediction],
+        threshold: float,
+    ) -> None:
+        """:param pairs: the normalised (title, description) of each fresh event classified.
+        :param predictions: the serving model's answer for each pair, in order.
+        :param threshold: the serving model's review threshold."""
+
+
 @dataclass(frozen=True, slots=True)
 class Output:
     topic: str
@@ -55,12 +70,15 @@ class Pipeline:
         metrics: Metrics,
         max_message_bytes: int,
         predictor: Predictor | None = None,
+        observers: Sequence[BatchObserver] = (),
     ) -> None:
         """:param predictor: answers in place of the artifact's own classifier (the same models
-        through another `Predictor`, e.g. the reference one in a benchmark)."""
+        through another `Predictor`, e.g. the reference one in a benchmark).
+        :param observers: shown every batch's classified events (`BatchObserver`)."""
         self._predict = (predictor or artifact.classifier).predict_normalised
         self._threshold = artifact.threshold
         self._version = artifact.version
+        self._observers = tuple(observers)
         self._dedup = dedup
         self._topics = topics
         self._max_bytes = max_message_bytes
@@ -113,6 +131,8 @@ class Pipeline:
             observe_amortised(
                 self._classification_seconds, time.perf_counter() - started, len(fresh)
             )
+            if self._observers:
+                predictions = iter(self._show_observers(fresh, list(predictions)))
         classified_at = datetime.now(UTC)  # the batch is classified in one call
 
         output, append = self.output, outputs.append
@@ -160,6 +180,18 @@ class Pipeline:
         )
         topic = self._topics.tagged if route == "tagged" else self._topics.review
         return Output(topic, key, value, route, tag)
+
+    def _show_observers(
+        self, fresh: list[tuple[str, str]], predictions: list[Prediction | Exception]
+    ) -> list[Prediction | Exception]:
+        pairs = [p for p, a in zip(fresh, predictions, strict=True) if not isinstance(a, Exception)]
+        answers = [a for a in predictions if not isinstance(a, Exception)]
+        for observer in self._observers:
+            try:
+                observer.observe(pairs, answers, self._threshold)
+            except Exception:
+                log.warning("a batch observer failed; routing is unaffected", exc_info=True)
+        return predictions
 
     def _normalise(
         self, events: Sequence[RawContentEvent]
