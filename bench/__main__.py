@@ -2,11 +2,14 @@
 
 Steps (all by default; `--steps` picks some): stages (per-stage costs in process), memory (Redis
 bytes per million dedup fingerprints), drain (service vs passthrough draining a preloaded topic),
-scale (1 vs 2 service processes), latency (open-loop rates, broker-timestamp latency).
+peer (the same job in Quix Streams draining the same topic, from a venv of its own; `--no-peer` or
+BENCH_PEER=0 leaves it out, and it is skipped, not failed, when that venv cannot be built), scale
+(1 vs 2 service processes), latency (open-loop rates, broker-timestamp latency).
 
 Environment: KAFKA_BOOTSTRAP_SERVERS (localhost:9092), REDIS_URL (redis://localhost:6379/0),
 MODEL_DIR (artifacts/model; trained if missing), DATASET_LOC (../shared/data/dataset.csv),
-BENCH_OUT (.bench/latest.json; the plot is written next to it as .png).
+BENCH_OUT (.bench/latest.json; the plot is written next to it as .png), BENCH_PEER (1),
+BENCH_PEER_VENV (.bench/quix-venv).
 """
 
 import argparse
@@ -22,12 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import drain, infra, latency, memory, report, stages
+from bench import drain, infra, latency, memory, peer, report, stages
 from bench.stats import ratio
 from consumer.config import Settings
 
 ROOT = infra.ROOT
-STEPS = ("stages", "memory", "drain", "scale", "latency")
+STEPS = ("stages", "memory", "drain", "peer", "scale", "latency")
 
 
 @dataclass
@@ -153,10 +156,14 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
+def _drain_events(cfg: Config, ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    return [dict(e, id=f"d-{i}") for i, e in enumerate(ctx["events"][: cfg.drain_events])]
+
+
 def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
     topics = infra.make_topics(cfg.bootstrap, f"bench-drain-{cfg.run_id}", cfg.partitions)
     ctx["drain_topics"] = topics
-    events = [dict(e, id=f"d-{i}") for i, e in enumerate(ctx["events"][: cfg.drain_events])]
+    events = _drain_events(cfg, ctx)
     preload_seconds = infra.preload(cfg.bootstrap, topics.input, events)
     services: list[dict[str, Any]] = []
     passthroughs: list[dict[str, Any]] = []
@@ -166,8 +173,10 @@ def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
             services.append(drain.run_service(spec))
             passthroughs.append(drain.run_passthrough(spec))
     finally:
-        # Every topic the step made: leaked ones load the broker of every later run.
-        infra.delete_topics(cfg.bootstrap, [topics.input, *topics.outputs()])
+        # Every topic the step made: leaked ones load the broker of every later run. The peer
+        # step drains the same input next and deletes it.
+        kept = [topics.input] if "peer" in cfg.steps else []
+        infra.delete_topics(cfg.bootstrap, {topics.input, *topics.outputs()} - set(kept))
     service_eps = _median([r["eps"] for r in services])
     passthrough_eps = _median([r["eps"] for r in passthroughs])
     rep["drain"] = {
@@ -189,6 +198,27 @@ def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
         "service_runs": services,
         "passthrough_runs": passthroughs,
     }
+
+
+def step_peer(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
+    """Quix Streams over the drain step's input topic (or, without it, the same events preloaded
+    into a topic of its own); ours / Quix takes the drain step's service eps."""
+    events = _drain_events(cfg, ctx)
+    topics = [ctx["drain_topics"].input] if "drain_topics" in ctx else []
+    try:
+        env = peer.prepare(dict(os.environ))
+        if isinstance(env, str):
+            rep["peer"] = {"skipped": env}
+            return
+        if not topics or peer.input_events(cfg.bootstrap, topics[0]) != len(events):
+            own = infra.make_topics(cfg.bootstrap, f"bench-peer-{cfg.run_id}", cfg.partitions)
+            topics = [own.input, *own.outputs(), *topics]
+            infra.preload(cfg.bootstrap, own.input, events)
+        spec = drain.DrainSpec(cfg.stack, topics[0], len(events), cfg.partitions, ctx["log_dir"])
+        service_eps = (rep.get("drain") or {}).get("service_eps")
+        rep["peer"] = peer.run(spec, cfg.rounds, service_eps, env)
+    finally:
+        infra.delete_topics(cfg.bootstrap, topics)
 
 
 def step_scale(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
@@ -246,6 +276,7 @@ STEP_FUNCS: dict[str, Callable[[Config, dict[str, Any], dict[str, Any]], None]] 
     "stages": step_stages,
     "memory": step_memory,
     "drain": step_drain,
+    "peer": step_peer,
     "scale": step_scale,
     "latency": step_latency,
 }
@@ -256,6 +287,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes; finishes in ~1-2 min")
     parser.add_argument("--steps", nargs="+", choices=STEPS, help="run only these steps")
     parser.add_argument("--no-memory", action="store_true", help="skip the Redis memory step")
+    parser.add_argument("--no-peer", action="store_true", help="skip the Quix Streams peer step")
     parser.add_argument("--events", type=int, help="events for drain and scale")
     parser.add_argument("--stage-events", type=int, help="events for the in-process stages")
     parser.add_argument("--rates", type=int, nargs="+", help="latency rates (events/s)")
@@ -265,6 +297,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.no_memory:
         args.steps = [s for s in (args.steps or STEPS) if s != "memory"]
+    if not peer.enabled(args.no_peer, dict(os.environ)):
+        args.steps = [s for s in (args.steps or STEPS) if s != "peer"]
     return args
 
 

@@ -45,9 +45,24 @@ def _run_line(report: dict[str, Any], source: str | None) -> str:
     return line
 
 
+def peer_line(report: dict[str, Any]) -> str | None:
+    """What the peer row measures: which Quix Streams, how it was timed, how the job differs."""
+    peer: dict[str, Any] = report.get("peer") or {}
+    if peer.get("peer_eps") is None:
+        return None
+    versions: dict[str, Any] = peer.get("versions") or {}
+    line = (
+        f"Peer: the same job written in Quix Streams {versions.get('quixstreams', '?')} "
+        f"(its own confluent-kafka {versions.get('confluent-kafka', '?')}, in a venv of its own), "
+        "draining the same input topic in the same run; ours / Quix divides the drain step's "
+        f"service events/s by its {fmt(float(peer['peer_eps']), 1)} events/s."
+    )
+    return " ".join(part for part in (line, peer.get("job"), peer.get("timing")) if part)
+
+
 def render(report: dict[str, Any], source: str | None = None) -> str:
     """The Markdown block for one report: a line about the run, then its tables."""
-    blocks = [_run_line(report, source), markdown(report)]
+    blocks = [_run_line(report, source), markdown(report), peer_line(report) or ""]
     new_tokens = (report.get("stages_meta") or {}).get("predict_new_tokens_us")
     if isinstance(new_tokens, dict) and "cold" in new_tokens and "warm" in new_tokens:
         blocks.append(

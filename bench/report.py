@@ -167,6 +167,12 @@ def markdown(report: dict[str, Any]) -> str:
             ["drain: passthrough", drain.get("passthrough_eps")],
             ["drain: service / passthrough", drain.get("ratio")],
         ]
+    peer = report.get("peer") or {}
+    if peer.get("peer_eps") is not None:
+        rows += [
+            ["peer: Quix Streams (1 process)", peer.get("peer_eps")],
+            ["drain: ours / Quix Streams", peer.get("ours_over_quix")],
+        ]
     if scale:
         rows += [
             ["scale: 1 process", scale.get("one_eps")],
@@ -178,6 +184,8 @@ def markdown(report: dict[str, Any]) -> str:
         rows.append(["dedup memory per 1M fingerprints (MiB)", mb])
     if rows:
         parts.append(table(["throughput", "events/s (or ratio)"], rows, digits=2))
+    if peer.get("skipped"):
+        parts.append(f"Peer (Quix Streams) skipped: {peer['skipped']}")
     latency = report.get("latency_ms") or []
     if latency:
         parts.append(
