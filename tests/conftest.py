@@ -26,6 +26,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _mlflow_store(tmp_path_factory: pytest.TempPathFactory):
+    """Training runs log to MLflow (`training.tracking`): every test's runs go to a sqlite store in
+    a temp dir, never to mlflow.db in the checkout nor to a server named by the environment."""
+    store = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def dataset_path() -> str:
     """DATASET_LOC, else ../shared/data/dataset.csv beside the repository."""

@@ -1,5 +1,5 @@
-"""`python -m training {train,tune,cv,evaluate,check,predict,feedback,simulate-review}` (console
-script: `tagger-train`)."""
+"""`python -m training {train,tune,cv,evaluate,check,predict,feedback,simulate-review,promote,
+rollback,models}` (console script: `tagger-train`)."""
 
 import argparse
 import json
@@ -7,27 +7,64 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 from schemas.topics import DEFAULT_TOPICS
 from training.data import DataValidationError, dataset_location
 
+if TYPE_CHECKING:
+    from training.config import TrainConfig
+
+EXIT_REGISTRY: Final = 5
+"""Registry commands: no such model or version, or no previous champion to roll back to."""
+EXIT_REFUSED: Final = 6
+"""`promote`: the gate refused the candidate (model tests, or F1 below the champion's margin)."""
+
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    import tempfile
+
     from training.config import TrainConfig
     from training.data import load, load_feedback
     from training.train import train
 
+    if args.register and args.no_track:
+        print("error: --register needs the tracked run; drop --no-track", file=sys.stderr)
+        return 2
+    config = TrainConfig.from_file(args.config)
     feedback = load_feedback(args.feedback) if args.feedback else None
-    meta = train(load(args.data), TrainConfig.from_file(args.config), args.out, feedback)
-    summary = {k: meta[k] for k in ("version", "threshold", "trained_on", "training_seconds")}
-    if "feedback" in meta:
-        summary["feedback"] = meta["feedback"]
-    summary["validation"] = meta["validation_metrics"]["overall"]
-    summary["selective"] = meta["validation_metrics"]["selective"]
-    summary["calibration"] = meta["calibration"]
-    summary["artifact"] = str(args.out)
+    with tempfile.TemporaryDirectory(prefix="train-plots-") as tmp:
+        plots_dir = None if args.no_track else Path(tmp)
+        meta = train(load(args.data), config, args.out, feedback, plots_dir=plots_dir)
+        summary = {k: meta[k] for k in ("version", "threshold", "trained_on", "training_seconds")}
+        if "feedback" in meta:
+            summary["feedback"] = meta["feedback"]
+        summary["validation"] = meta["validation_metrics"]["overall"]
+        summary["selective"] = meta["validation_metrics"]["selective"]
+        summary["calibration"] = meta["calibration"]
+        summary["artifact"] = str(args.out)
+        if plots_dir is not None:
+            summary.update(_track(args, meta, config, plots_dir))
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _track(
+    args: argparse.Namespace, meta: dict[str, Any], config: "TrainConfig", plots_dir: Path
+) -> dict[str, Any]:
+    """Log the run to MLflow and, with --register, register its artifact: the summary's
+    `mlflow` and `registered` entries."""
+    from dataclasses import asdict
+
+    from training.tracking import client, log_training_run
+
+    run = log_training_run(meta, config, args.out, plots_dir)
+    out: dict[str, Any] = {"mlflow": run.summary()}
+    if args.register:
+        from training.registry import register
+
+        out["registered"] = asdict(register(client(run.tracking_uri), args.register, run, meta))
+    return out
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
@@ -168,6 +205,61 @@ def _cmd_simulate_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_promote(args: argparse.Namespace) -> int:
+    from training.data import load
+    from training.registry import RegistryError, promote
+    from training.tracking import client
+
+    # Artifact downloads would draw progress bars on stderr, around the JSON report.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    eval_data = dataset_location(args.eval_data)
+    eval_set = load(eval_data)
+    try:
+        report = promote(
+            client(),
+            args.name,
+            args.version,
+            eval_examples=eval_set.examples,
+            eval_data=eval_data,
+            eval_sha256=eval_set.sha256,
+            alias=args.alias,
+            max_f1_drop=args.max_f1_drop,
+            force=args.force,
+        )
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REGISTRY
+    print(json.dumps(report.as_dict(), indent=2))
+    if not report.promoted:
+        print(f"error: promotion refused: {'; '.join(report.refusals)}", file=sys.stderr)
+        return EXIT_REFUSED
+    return 0
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from training.registry import RegistryError, rollback
+    from training.tracking import client
+
+    try:
+        print(json.dumps(rollback(client(), args.name), indent=2))
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REGISTRY
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from training.registry import RegistryError, describe
+    from training.tracking import client
+
+    try:
+        print(json.dumps(describe(client(), args.name), indent=2))
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REGISTRY
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -184,6 +276,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="labels CSV from `feedback export`, trained on with --data: its rows replace data "
         "set rows of the same id or text; the artifact's metadata counts them",
+    )
+    p.add_argument(
+        "--no-track",
+        action="store_true",
+        help="do not log the run to MLflow (default: logged to $MLFLOW_TRACKING_URI, else "
+        "sqlite:///mlflow.db, experiment $MLFLOW_EXPERIMENT_NAME, else content-tagger)",
+    )
+    p.add_argument(
+        "--register",
+        metavar="NAME",
+        default=None,
+        help="register the logged artifact as a new version of this registered model; it "
+        "becomes champion only if the model has none",
     )
     p.set_defaults(func=_cmd_train)
 
@@ -267,6 +372,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, default=None, help="write the report as JSON")
     p.set_defaults(func=_cmd_simulate_review)
+
+    registry_note = (
+        "registry: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db "
+        f"(exit {EXIT_REGISTRY}: no such model or version, nothing to roll back to)"
+    )
+    p = sub.add_parser(
+        "promote",
+        help="move an alias to a registered version if it passes the model tests and scores "
+        "within --max-f1-drop of the champion (prints a JSON report)",
+        description=f"{registry_note}; exit {EXIT_REFUSED}: refused by the gate.",
+    )
+    p.add_argument("--name", required=True, help="registered model, e.g. content-tagger")
+    p.add_argument("--version", type=int, required=True)
+    p.add_argument("--alias", choices=("champion", "challenger"), default="champion")
+    p.add_argument("--force", action="store_true", help="promote even if the gate refuses")
+    p.add_argument(
+        "--eval-data",
+        default=None,
+        help="fixed evaluation set both versions are scored on (default: $DATASET_LOC, else the "
+        "upstream data set)",
+    )
+    p.add_argument(
+        "--max-f1-drop",
+        type=float,
+        default=0.02,
+        help="how far the candidate's weighted F1 may fall below the champion's (default 0.02)",
+    )
+    p.set_defaults(func=_cmd_promote)
+
+    p = sub.add_parser(
+        "rollback", help="move champion back to the previous champion", description=registry_note
+    )
+    p.add_argument("--name", required=True)
+    p.set_defaults(func=_cmd_rollback)
+
+    p = sub.add_parser(
+        "models", help="list a registered model's versions and aliases", description=registry_note
+    )
+    p.add_argument("--name", required=True)
+    p.set_defaults(func=_cmd_models)
     return parser
 
 
