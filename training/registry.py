@@ -198,11 +198,14 @@ class Score:
     :param version: the registry version.
     :param artifact_version: the artifact's own version.
     :param f1: weighted F1 of its top answers.
+    :param validation_f1: the weighted F1 recorded at training on its held-out validation split
+        (before the refit on every row): out of sample even when the evaluation set is not.
     """
 
     version: int
     artifact_version: str
     f1: float
+    validation_f1: float | None = None
 
 
 @dataclass(slots=True)
@@ -220,6 +223,9 @@ class PromotionReport:
     champion: Score | None = None
     model_tests: ModelTestResult | None = None
     refusals: list[str] = field(default_factory=list)
+    gate_measure: str | None = None
+    """What the F1 gate compared: weighted F1 on the evaluation set, or (when that set is a
+    version's training data) the held-out validation F1 recorded at training."""
     notes: list[str] = field(default_factory=list)
     """Caveats an operator should read (e.g. scoring on the data the versions were trained on)."""
     promoted: bool = False
@@ -236,7 +242,9 @@ def _score_dir(model_dir: Path, version: int, examples: Sequence[Example]) -> Sc
 
     artifact = load_artifact(model_dir)
     report = evaluate_examples(artifact.classifier, examples, threshold=artifact.threshold)
-    return Score(version, artifact.version, float(report["overall"]["f1"]))
+    recorded = artifact.meta.validation_metrics.get("overall", {}).get("f1")
+    validation_f1 = float(recorded) if isinstance(recorded, int | float) else None
+    return Score(version, artifact.version, float(report["overall"]["f1"]), validation_f1)
 
 
 def _score(
@@ -305,26 +313,24 @@ def promote(
             else f"the model tests could not run: {report.model_tests.output}"
         )
     champion_version = aliases.get(CHAMPION)
+    scored_versions = {version} if champion_version is None else {version, champion_version}
+    in_sample = []
+    for scored in sorted(scored_versions):
+        trained_on = mlflow_client.get_model_version(name, str(scored)).tags.get(DATA_SHA256_TAG)
+        if eval_sha256 is not None and trained_on == eval_sha256:
+            in_sample.append(scored)
     if champion_version is not None:
         report.champion = (
             report.candidate
             if champion_version == version
             else _score(mlflow_client, name, champion_version, eval_examples)
         )
-        floor = report.champion.f1 - max_f1_drop
-        if report.candidate.f1 < floor:
-            report.refusals.append(
-                f"weighted F1 {report.candidate.f1:.4f} is below the champion's "
-                f"{report.champion.f1:.4f} by more than {max_f1_drop}"
-            )
-    scored_versions = {version} if champion_version is None else {version, champion_version}
-    for scored in sorted(scored_versions):
-        trained_on = mlflow_client.get_model_version(name, str(scored)).tags.get(DATA_SHA256_TAG)
-        if eval_sha256 is not None and trained_on == eval_sha256:
-            report.notes.append(
-                f"version {scored} was trained on the evaluation set: its F1 measures fit, not "
-                "generalisation; pass a held-out set (--eval-data) for a meaningful gate"
-            )
+        _compare(report, report.candidate, report.champion, max_f1_drop, in_sample)
+    elif in_sample:
+        report.notes.append(
+            f"version {version} was trained on the evaluation set: its F1 there measures fit, "
+            "not generalisation"
+        )
     if report.refusals and not force:
         log.warning(
             "promotion refused",
@@ -344,6 +350,42 @@ def promote(
         extra={"model": name, "version": version, "alias": alias, "previous": report.previous},
     )
     return report
+
+
+def _compare(
+    report: PromotionReport,
+    candidate: Score,
+    champion: Score,
+    max_f1_drop: float,
+    in_sample: Sequence[int],
+) -> None:
+    """The F1 gate. On an evaluation set either version was trained on, every model scores near
+    1.0 and the gate would pass anything: it then compares the held-out validation F1 each
+    artifact recorded at training instead, and says so."""
+    measure, ours, theirs = "weighted F1", candidate.f1, champion.f1
+    if in_sample:
+        versions = ", ".join(map(str, in_sample))
+        if candidate.validation_f1 is not None and champion.validation_f1 is not None:
+            measure, ours, theirs = (
+                "held-out validation F1",
+                candidate.validation_f1,
+                champion.validation_f1,
+            )
+            report.notes.append(
+                f"version(s) {versions} were trained on the evaluation set, so the gate compared "
+                "the held-out validation F1 each artifact recorded at training; pass a held-out "
+                "--eval-data (e.g. reviewers' labels) to gate on one fixed set"
+            )
+        else:
+            report.notes.append(
+                f"version(s) {versions} were trained on the evaluation set: its F1 measures fit, "
+                "not generalisation; pass a held-out set (--eval-data) for a meaningful gate"
+            )
+    report.gate_measure = measure
+    if ours < theirs - max_f1_drop:
+        report.refusals.append(
+            f"{measure} {ours:.4f} is below the champion's {theirs:.4f} by more than {max_f1_drop}"
+        )
 
 
 def rollback(mlflow_client: "MlflowClient", name: str) -> dict[str, Any]:

@@ -251,8 +251,9 @@ def test_cli_promote_exits_refused_with_a_json_report(
 ):
     monkeypatch.setattr("training.registry.run_model_tests", _passing)
     _register(store, good_dir), _register(store, bad_dir)
-    data = str(synthetic.write_csv(tmp_path / "eval.csv"))
-    argv = ["promote", "--name", NAME, "--version", "2", "--eval-data", data]
+    held_out = tmp_path / "eval.csv"  # the same rows in other bytes: not a version's training file
+    held_out.write_bytes(synthetic.csv_bytes().replace(b"\n", b"\r\n"))
+    argv = ["promote", "--name", NAME, "--version", "2", "--eval-data", str(held_out)]
     assert main(argv) == EXIT_REFUSED
     captured = capsys.readouterr()
     report = json.loads(captured.out)
@@ -273,10 +274,20 @@ def test_scoring_on_the_versions_training_data_is_noted_in_the_report(
 ):
     _register(store, good_dir), _register(store, good_dir)
     report = _promote(store, 2, eval_sha256=synthetic.dataset().sha256)
-    assert [n.split(":")[0] for n in report.notes] == [
-        "version 1 was trained on the evaluation set",
-        "version 2 was trained on the evaluation set",
-    ]
+    assert report.notes[0].startswith("version(s) 1, 2 were trained on the evaluation set")
+    assert report.gate_measure == "held-out validation F1"
+
+
+def test_on_training_data_the_gate_compares_the_recorded_validation_f1(
+    store: MlflowClient, good_dir: Path, bad_dir: Path
+):
+    """Both models fit their own training rows; only the recorded held-out F1 tells them apart."""
+    _register(store, good_dir), _register(store, bad_dir)
+    report = _promote(store, 2, eval_sha256=synthetic.dataset().sha256)
+    candidate, champion = report.candidate, report.champion
+    assert candidate is not None and champion is not None
+    assert candidate.validation_f1 is not None and champion.validation_f1 is not None
+    assert report.promoted == (candidate.validation_f1 >= champion.validation_f1 - 0.02)
 
 
 def test_a_held_out_evaluation_set_adds_no_note(store: MlflowClient, good_dir: Path):
