@@ -169,11 +169,90 @@ def test_dashboard_shows_every_required_signal():
     assert required <= referenced, sorted(required - referenced)
 
 
+def rows_of(dashboard: dict) -> list[dict]:
+    return [p for p in dashboard["panels"] if p.get("type") == "row"]
+
+
+def panels_in_row(dashboard: dict, title: str) -> list[dict]:
+    """The panels below the row called `title` and above the next row."""
+    rows = rows_of(dashboard)
+    (row,) = [r for r in rows if r["title"] == title]
+    top = row["gridPos"]["y"]
+    below = [r["gridPos"]["y"] for r in rows if r["gridPos"]["y"] > top]
+    bottom = min(below, default=float("inf"))
+    return [
+        p
+        for p in dashboard["panels"]
+        if p.get("type") != "row" and top < p["gridPos"]["y"] < bottom
+    ]
+
+
+def test_dashboard_rows_are_model_lifecycle_then_review_loop():
+    assert [row["title"] for row in rows_of(load_dashboard())] == [
+        "Model lifecycle",
+        "Review loop",
+    ]
+
+
+def test_model_lifecycle_row_shows_versions_reloads_shadow_and_drift():
+    panels = panels_in_row(load_dashboard(), "Model lifecycle")
+    exprs = [t["expr"] for p in panels for t in p["targets"]]
+    referenced = set().union(*(metric_names_in(e) for e in exprs))
+    assert {
+        "tagger_model_info",
+        "tagger_model_reloads_total",
+        "tagger_shadow_challenger_info",
+        "tagger_shadow_agreement_total",
+        "tagger_shadow_tags_total",
+        "tagger_shadow_confidence_bucket",
+        "tagger_drift_psi",
+        "tagger_review_share",
+    } <= referenced
+    assert all(f'job="{SERVICE_JOB}"' in e for e in exprs)
+
+
+def test_model_lifecycle_row_shows_champion_and_challenger_side_by_side():
+    panels = panels_in_row(load_dashboard(), "Model lifecycle")
+    for metric in ("tagger_shadow_tags_total", "tagger_shadow_confidence_bucket"):
+        by_model = {
+            model: [
+                p["gridPos"]["y"]
+                for p in panels
+                if any(
+                    metric in t["expr"] and f'model="{model}"' in t["expr"] for t in p["targets"]
+                )
+            ]
+            for model in ("champion", "challenger")
+        }
+        assert by_model["champion"] and by_model["champion"] == by_model["challenger"], metric
+
+
+def test_drift_panel_marks_the_alert_thresholds():
+    (panel,) = [
+        p
+        for p in panels_in_row(load_dashboard(), "Model lifecycle")
+        if any("tagger_drift_psi" in t["expr"] for t in p["targets"])
+    ]
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [step["value"] for step in steps] == [None, 0.1, 0.25]
+
+
+def test_panels_do_not_overlap():
+    boxes = [p["gridPos"] for p in all_panels(load_dashboard())]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            apart = (
+                a["x"] + a["w"] <= b["x"]
+                or b["x"] + b["w"] <= a["x"]
+                or a["y"] + a["h"] <= b["y"]
+                or b["y"] + b["h"] <= a["y"]
+            )
+            assert apart, (a, b)
+
+
 def test_review_loop_row_shows_the_reviewer_apps_signals():
     dashboard = load_dashboard()
-    rows = [p for p in dashboard["panels"] if p.get("type") == "row"]
-    assert [row["title"] for row in rows] == ["Review loop"]
-    (row,) = rows
+    (row,) = [r for r in rows_of(dashboard) if r["title"] == "Review loop"]
     after = [p for p in dashboard["panels"] if p["gridPos"]["y"] > row["gridPos"]["y"]]
     exprs = [t["expr"] for p in after for t in p["targets"]]
     referenced = set().union(*(metric_names_in(e) for e in exprs))
