@@ -6,18 +6,24 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import redis
 from confluent_kafka import Consumer, KafkaError, Producer
 
 from consumer.config import Settings, redacted
 from consumer.dedup import Deduplicator
+from consumer.drift import DriftMonitor
 from consumer.http import start_http_server
 from consumer.kafka import consumer_config, producer_config
 from consumer.metrics import Metrics
-from consumer.pipeline import Pipeline
+from consumer.model_source import LoadedModel, ModelSource, SourceUnavailable, model_source
+from consumer.pipeline import BatchObserver, Pipeline
+from consumer.reload import Mailbox, ModelWatcher
 from consumer.service import FatalError, Service
-from inference.artifact import ArtifactError, load_artifact
+from consumer.shadow import ShadowScorer, challenger_uri
+from inference.artifact import Artifact, ArtifactError
+from inference.verify import VerificationError, verify
 
 log = logging.getLogger("consumer")
 
@@ -27,20 +33,35 @@ def _missing_topics(consumer: Consumer, settings: Settings) -> list[str]:
     return [t for t in (settings.topic_input, *settings.topics.outputs()) if t not in existing]
 
 
+def _first_model(source: ModelSource, check: Callable[[Artifact], None]) -> LoadedModel:
+    """The model to start with, through the same checks as every later one. Raises
+    `ArtifactError`, `VerificationError` or `SourceUnavailable`."""
+    revision = source.revision()
+    if revision is None:
+        raise SourceUnavailable(f"{source.uri} holds no model")
+    loaded = source.fetch(revision)
+    check(loaded.artifact)
+    return loaded
+
+
 def run_worker(settings: Settings) -> int:
-    try:
-        artifact = load_artifact(settings.model_dir)
-    except ArtifactError as exc:
-        log.error("cannot load model artifact", extra={"error": str(exc)})
-        return 2
     metrics = Metrics()
-    metrics.model_info.info(
-        {
-            "version": artifact.version,
-            "created_at": artifact.meta.created_at,
-        }
-    )
-    metrics.model_threshold.set(artifact.threshold)
+    budget = settings.model_latency_budget_ms / 1000
+
+    def check(artifact: Artifact) -> None:
+        verify(artifact, latency_budget_seconds=budget)
+
+    try:
+        source = model_source(settings.model_source_uri, settings.model_cache_dir)
+        serving = _first_model(source, check)
+    except (ValueError, ArtifactError, VerificationError, SourceUnavailable) as exc:
+        log.error(
+            "cannot load model artifact",
+            extra={"error": str(exc), "uri": settings.model_source_uri},
+        )
+        return 2
+    metrics.model_info.info(serving.info())
+    metrics.model_threshold.set(serving.artifact.threshold)
 
     def on_error(err: KafkaError) -> None:
         metrics.kafka_errors.labels("client").inc()
@@ -61,7 +82,88 @@ def run_worker(settings: Settings) -> int:
         socket_connect_timeout=settings.redis_timeout_seconds,
     )
     dedup = Deduplicator(client, settings.dedup_key, settings.dedup_retention_seconds)
-    pipeline = Pipeline(artifact, dedup, settings.topics, metrics, settings.max_message_bytes)
+    # Observers of every classified batch; one that depends on the serving model also goes in
+    # `swap_listeners` below.
+    drift = DriftMonitor(
+        metrics,
+        settings.drift_window_events,
+        settings.drift_min_events,
+        reference=serving.artifact.meta.reference,
+    )
+    shadow = ShadowScorer(metrics, share=settings.shadow_share)
+    observers: list[BatchObserver] = [drift, shadow]
+    pipeline = Pipeline(
+        serving.artifact,
+        dedup,
+        settings.topics,
+        metrics,
+        settings.max_message_bytes,
+        observers=observers,
+    )
+    current = [serving]  # the model serving now; replaced on the loop's thread, read by /healthz
+    # Called on the loop's thread, between batches, with the model that serves from the next batch
+    # on (e.g. a drift monitor taking the new model's reference distributions).
+    swap_listeners: list[Callable[[LoadedModel], None]] = [
+        lambda model: drift.use(model.artifact.meta.reference)
+    ]
+
+    def swap(model: LoadedModel) -> None:
+        previous = current[0]
+        pipeline.use(model.artifact)
+        current[0] = model
+        metrics.model_info.info(model.info())
+        metrics.model_threshold.set(model.artifact.threshold)
+        for listener in swap_listeners:
+            try:
+                listener(model)
+            except Exception:
+                log.exception("a model swap listener failed; the new model serves anyway")
+        log.info(
+            "model swapped",
+            extra={
+                "slot": "champion",
+                "version": model.version,
+                "previous_version": previous.version,
+                "registry_version": model.registry_version,
+                "threshold": model.artifact.threshold,
+            },
+        )
+
+    models: Mailbox[LoadedModel] = Mailbox()
+    watchers: list[ModelWatcher] = []
+    if settings.model_poll_seconds > 0 and not source.pinned:
+        watchers.append(
+            ModelWatcher(
+                source,
+                slot="champion",
+                deliver=models.put,
+                verify=check,
+                poll_seconds=settings.model_poll_seconds,
+                metrics=metrics,
+                serving=serving,
+            )
+        )
+    shadow_uri = challenger_uri(settings.shadow_model_uri, settings.model_uri)
+    if shadow_uri is not None:
+        try:
+            shadow_source = model_source(shadow_uri, settings.model_cache_dir)
+        except ValueError as exc:
+            log.error("cannot read SHADOW_MODEL_URI", extra={"error": str(exc), "uri": shadow_uri})
+            return 2
+        # Checked once at start-up, then every poll: a challenger is loaded and verified off the
+        # hot path like a champion, and handed to the scorer (a single attribute swap).
+        challenger = ModelWatcher(
+            shadow_source,
+            slot="challenger",
+            deliver=lambda model: shadow.use(model.artifact),
+            verify=check,
+            poll_seconds=settings.model_poll_seconds or 1.0,
+            metrics=metrics,
+            on_absent=lambda: shadow.use(None),
+        )
+        challenger.check()
+        if settings.model_poll_seconds > 0 and not shadow_source.pinned:
+            watchers.append(challenger)
     service = Service(
         consumer=consumer,
         producer=producer,
@@ -73,12 +175,16 @@ def run_worker(settings: Settings) -> int:
         shutdown_timeout=settings.shutdown_timeout_seconds,
         backoff_initial=settings.redis_backoff_initial_seconds,
         backoff_max=settings.redis_backoff_max_seconds,
+        models=models,
+        on_model=swap,
     )
 
     def health() -> tuple[bool, dict]:
         alive = time.monotonic() - service.last_loop_at < 30
+        model = current[0]
         return alive, {
-            "model_version": artifact.version,
+            "model_version": model.version,
+            "model_registry_version": model.registry_version,
             "redis_available": service.redis_available,
             "assigned_partitions": len(service.assigned),
         }
@@ -90,20 +196,27 @@ def run_worker(settings: Settings) -> int:
     log.info(
         "started",
         extra={
-            "model_version": artifact.version,
-            "threshold": artifact.threshold,
+            "model_version": serving.version,
+            "model_uri": serving.uri,
+            "model_registry_version": serving.registry_version,
+            "model_poll_seconds": settings.model_poll_seconds if watchers else 0,
+            "threshold": serving.artifact.threshold,
             "metrics": f"http://{settings.metrics_host}:{settings.metrics_port}/metrics",
             "kafka": redacted(consumer_config(settings)),
             "redis": settings.redis_url.split("@")[-1],
             "input": settings.topic_input,
         },
     )
+    for watcher in watchers:
+        watcher.start()
     try:
         return service.run()
     except FatalError as exc:
         log.error("fatal", extra={"error": str(exc)})
         return 1
     finally:
+        for watcher in watchers:
+            watcher.stop(timeout=0)
         server.shutdown()
 
 

@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.topics import DEFAULT_TOPICS, TOPIC_ROLES, Topics
@@ -22,6 +22,26 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = "localhost:9092"
     redis_url: str = "redis://localhost:6379/0"
     model_dir: Path = Path("artifacts/model")
+    # Where the model comes from: an artifact directory, `models:/<name>@<alias>` (polled) or
+    # `models:/<name>/<version>` (pinned). Unset: MODEL_DIR. The registry is MLFLOW_TRACKING_URI's,
+    # read by MLflow itself.
+    model_uri: str | None = None
+    # Seconds between checks of MODEL_URI for a new version; 0 serves the first one until restart.
+    model_poll_seconds: float = Field(30.0, ge=0)
+    # Registry versions are downloaded to MODEL_CACHE_DIR/<name>/<version>.
+    model_cache_dir: Path = Path("artifacts/registry-cache")
+    # A candidate's median time per event over the smoke set must stay under this (a compiled
+    # path takes a few µs; the budget catches a model or build that is orders of magnitude off).
+    model_latency_budget_ms: float = Field(1.0, gt=0)
+    # The shadow challenger: scored beside the serving model, never routed. Unset: the
+    # `@challenger` alias of a `models:/<name>@champion` MODEL_URI; empty: no challenger.
+    shadow_model_uri: str | None = None
+    # Share of each batch's fresh events the challenger scores (1.0: all of them).
+    shadow_share: float = Field(1.0, ge=0.0, le=1.0)
+    # Drift: PSI and review share over the last DRIFT_WINDOW_EVENTS classified events, exported
+    # once the window holds DRIFT_MIN_EVENTS.
+    drift_window_events: int = Field(5000, gt=0)
+    drift_min_events: int = Field(500, gt=0)
     consumer_group_id: str = "content-tagger"
     topic_input: str = DEFAULT_TOPICS.input
     topic_tagged: str = DEFAULT_TOPICS.tagged
@@ -45,6 +65,20 @@ class Settings(BaseSettings):
     producer_linger_ms: float = Field(2.0, ge=0)
     log_level: str = "INFO"
     workers: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _drift_window_holds_its_minimum(self) -> "Settings":
+        if self.drift_min_events > self.drift_window_events:
+            raise ValueError(
+                f"DRIFT_MIN_EVENTS ({self.drift_min_events}) exceeds DRIFT_WINDOW_EVENTS "
+                f"({self.drift_window_events}): drift would never be exported"
+            )
+        return self
+
+    @property
+    def model_source_uri(self) -> str:
+        """MODEL_URI, else MODEL_DIR: deployments that set only MODEL_DIR keep working."""
+        return self.model_uri or str(self.model_dir)
 
     @property
     def topics(self) -> Topics:

@@ -11,11 +11,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from inference.drift_reference import DEFAULT_EDGES
 from schemas.events import ErrorCode
 from schemas.tags import APPROVED_TAGS
 
 OUTCOMES = ("tagged", "review", "duplicate", "dead_letter")
 KAFKA_ERROR_KINDS = ("client", "consume", "produce", "commit", "store_offsets")
+MODEL_SLOTS = ("champion", "challenger")
+"""The serving model, and the shadow one scored alongside it."""
+RELOAD_RESULTS = ("loaded", "refused", "error")
+SHADOW_RESULTS = ("agree", "disagree")
 
 # Microseconds to tens of milliseconds: a fastText call is a few µs, a slow batch a few ms.
 CLASSIFY_BUCKETS = (
@@ -127,12 +132,98 @@ class Metrics:
             "1 while consumption is paused because Redis is unavailable.",
             registry=r,
         )
-        self.model_info = Info("tagger_model", "The loaded model artifact.", registry=r)
-        self.model_threshold = Gauge(
-            "tagger_model_threshold",
-            "Calibrated confidence threshold of the loaded model.",
+        # -- the model in service and its hot reload (consumer/reload.py) ----------------------
+        self.model_info = Info(
+            "tagger_model",
+            "The model serving now: artifact version, created_at, source URI, registry version.",
             registry=r,
         )
+        self.model_threshold = Gauge(
+            "tagger_model_threshold",
+            "Calibrated confidence threshold of the model serving now.",
+            registry=r,
+        )
+        self.model_reloads = Counter(
+            "tagger_model_reloads",
+            "New model versions seen at a watched source, by slot and result: loaded (verified "
+            "and handed over), refused (failed loading or verification; not retried until the "
+            "source changes), error (the source could not be read; retried next poll).",
+            ["slot", "result"],
+            registry=r,
+        )
+        self.model_last_check = Gauge(
+            "tagger_model_last_check_timestamp_seconds",
+            "Unix time of the last check of a slot's model source.",
+            ["slot"],
+            registry=r,
+        )
+        for slot in MODEL_SLOTS:
+            for result in RELOAD_RESULTS:
+                self.model_reloads.labels(slot, result)
+        # -- the shadow challenger (consumer/shadow.py) and drift (consumer/drift.py) -----------
+        # Shadow series count only the events the challenger scored, for both models, so the two
+        # are compared on the same traffic (SHADOW_SHARE may sample a part of it).
+        self.shadow_agreement = Counter(
+            "tagger_shadow_agreement",
+            "Events scored by both models, by whether the challenger's top tag is the champion's.",
+            ["result"],
+            registry=r,
+        )
+        self.shadow_tags = Counter(
+            "tagger_shadow_tags",
+            "Shadow-scored events by model (champion|challenger), top tag and the route that "
+            "model's own threshold would give (nothing is routed by the challenger).",
+            ["model", "tag", "route"],
+            registry=r,
+        )
+        self.shadow_confidence = Histogram(
+            "tagger_shadow_confidence",
+            "Top-answer confidence of shadow-scored events, by model.",
+            ["model"],
+            buckets=DEFAULT_EDGES[1:],
+            registry=r,
+        )
+        self.shadow_classification_seconds = Histogram(
+            "tagger_shadow_classification_seconds",
+            "Challenger model time per shadow-scored event, amortised over its batch.",
+            buckets=CLASSIFY_BUCKETS,
+            registry=r,
+        )
+        self.shadow_failures = Counter(
+            "tagger_shadow_failures",
+            "Batches the challenger failed to score (logged; routing is unaffected).",
+            registry=r,
+        )
+        self.shadow_challenger_info = Gauge(
+            "tagger_shadow_challenger_info",
+            "1 for the challenger's artifact version while one is scored; no series without one.",
+            ["version"],
+            registry=r,
+        )
+        self.drift_psi = Gauge(
+            "tagger_drift_psi",
+            "Population stability index of the drift window against the serving model's reference"
+            " distributions, by signal (tag_share|confidence); NaN until the window holds "
+            "DRIFT_MIN_EVENTS, no series when the model carries no reference.",
+            ["signal"],
+            registry=r,
+        )
+        self.review_share = Gauge(
+            "tagger_review_share",
+            "Share of the drift window's events below the review threshold; NaN until the window "
+            "holds DRIFT_MIN_EVENTS.",
+            registry=r,
+        )
+        self.drift_window_events = Gauge(
+            "tagger_drift_window_events", "Classified events in the drift window.", registry=r
+        )
+        for result in SHADOW_RESULTS:
+            self.shadow_agreement.labels(result)
+        for slot in MODEL_SLOTS:
+            self.shadow_confidence.labels(slot)
+            for tag in APPROVED_TAGS:
+                for route in ("tagged", "review"):
+                    self.shadow_tags.labels(slot, tag, route)
         # Known label values start at zero, so rates and alerts see a series before the first event.
         for outcome in OUTCOMES:
             self.events.labels(outcome)

@@ -86,6 +86,22 @@ class Pipeline:
         self._observe_dedup = metrics.dedup_seconds.observe
         self._fallbacks = metrics.classification_fallbacks
 
+    @property
+    def version(self) -> str:
+        """The version of the model answering now."""
+        return self._version
+
+    def use(self, artifact: Artifact, predictor: Predictor | None = None) -> None:
+        """Answer subsequent batches with `artifact` (a hot reload). Called between batches, on
+        the thread that calls `process`, so each batch is classified, thresholded and stamped by
+        exactly one model.
+
+        :param artifact: the new model, loaded and verified.
+        :param predictor: answers in place of its own classifier (as in `__init__`)."""
+        self._predict = (predictor or artifact.classifier).predict_normalised
+        self._threshold = artifact.threshold
+        self._version = artifact.version
+
     def process(self, records: Sequence[Record]) -> list[Output]:
         """Raises `redis.RedisError` before producing anything if the dedup check fails."""
         consumed_at = datetime.now(UTC)

@@ -20,8 +20,10 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from consumer.delivery import MAX_DELIVERY_ATTEMPTS, Deliveries, FatalError
 from consumer.lag import LagReporter
 from consumer.metrics import Metrics
+from consumer.model_source import LoadedModel
 from consumer.outage import OutageGuard
 from consumer.pipeline import Output, Pipeline, Record
+from consumer.reload import Mailbox
 
 __all__ = ["MAX_DELIVERY_ATTEMPTS", "FatalError", "Service", "consume_batch"]
 
@@ -66,6 +68,9 @@ class Service:
     :param shutdown_timeout: seconds to wait for in-flight outputs on a revoke or at shutdown.
     :param backoff_initial: seconds before retrying a batch held by a Redis outage.
     :param backoff_max: the most that backoff grows to.
+    :param models: new models handed over by a `ModelWatcher`; taken between batches.
+    :param on_model: called with each model taken, before the next batch is processed: the
+        caller swaps it into the pipeline (`Pipeline.use`) and updates what reports the version.
     """
 
     def __init__(
@@ -81,7 +86,13 @@ class Service:
         shutdown_timeout: float,
         backoff_initial: float,
         backoff_max: float,
+        models: Mailbox[LoadedModel] | None = None,
+        on_model: Callable[[LoadedModel], None] | None = None,
     ) -> None:
+        if (models is None) != (on_model is None):
+            raise ValueError("models and on_model go together")
+        self._models = models
+        self._on_model = on_model
         self._consumer = consumer
         self._pipeline = pipeline
         self._metrics = metrics
@@ -144,6 +155,7 @@ class Service:
     def step(self) -> None:
         """One loop iteration; public so tests can drive the loop deterministically."""
         self.last_loop_at = now = time.monotonic()
+        self._swap_model()
         self.lag.maybe_update(now)
         if self.outage.active:
             self._during_outage(now)
@@ -165,6 +177,15 @@ class Service:
         if records:
             # A message without an error has its topic, partition and offset: a `Record`.
             self._process(cast(list[Record], records))
+
+    def _swap_model(self) -> None:
+        """A model handed over since the last batch serves from the next one on: here, between
+        batches on the loop's own thread, no batch is ever split between two models."""
+        if self._models is None or self._on_model is None:
+            return
+        model = self._models.take()
+        if model is not None:
+            self._on_model(model)
 
     # -- the hot path -------------------------------------------------------------------------
     def _current_generation(self) -> int:

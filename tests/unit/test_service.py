@@ -4,6 +4,7 @@ The real clients are exercised in tests/integration; these pin down offset and o
 are hard to provoke against a real broker.
 """
 
+import dataclasses
 import json
 
 import pytest
@@ -11,7 +12,9 @@ import redis
 from confluent_kafka import KafkaError
 
 from consumer.metrics import Metrics
+from consumer.model_source import LoadedModel
 from consumer.pipeline import Pipeline
+from consumer.reload import Mailbox
 from consumer.service import MAX_DELIVERY_ATTEMPTS, FatalError, Service
 from schemas.topics import DEFAULT_TOPICS as T
 from tests.support.records import FakeRecord, SentMessage
@@ -232,3 +235,80 @@ def test_stop_flushes_commits_and_closes(parts):
     service.stop()
     assert service.run() == 0
     assert consumer.stored == {0: 3} and consumer.commits >= 1 and consumer.closed
+
+
+# -- hot reload: a model handed over serves from the next batch on ----------------------------
+class ModelSwaps:
+    """A service whose pipeline takes models from a mailbox between batches, as app.py wires it."""
+
+    def __init__(self, artifact):
+        self.consumer, self.producer, self.dedup = FakeConsumer(), FakeProducer(), SwitchableDedup()
+        metrics = Metrics()
+        self.pipeline = Pipeline(artifact, self.dedup, T, metrics, 100_000)
+        self.mailbox: Mailbox[LoadedModel] = Mailbox()
+        self.swapped: list[str] = []
+        self.service = Service(
+            consumer=self.consumer,
+            producer=self.producer,
+            pipeline=self.pipeline,
+            metrics=metrics,
+            input_topic=T.input,
+            batch_size=10,
+            poll_timeout=0.0,
+            shutdown_timeout=1.0,
+            backoff_initial=0.0,
+            backoff_max=0.0,
+            models=self.mailbox,
+            on_model=self.swap,
+        )
+
+    def swap(self, model: LoadedModel) -> None:
+        self.pipeline.use(model.artifact)
+        self.swapped.append(model.version)
+
+    def versions(self) -> list[str]:
+        return [json.loads(m.value())["model_version"] for m in self.producer.delivered]
+
+
+def versioned(artifact, version: str) -> LoadedModel:
+    return LoadedModel(
+        dataclasses.replace(artifact, meta=artifact.meta.model_copy(update={"version": version})),
+        "models:/content-tagger@champion",
+        version,
+    )
+
+
+def test_a_model_handed_over_serves_from_the_next_batch_on(stub_artifact):
+    parts = ModelSwaps(stub_artifact)
+    parts.consumer.queue = [Message(i) for i in range(20)]
+    parts.service.step()
+    parts.mailbox.put(versioned(stub_artifact, "v2"))
+    parts.service.step()
+    assert parts.versions() == ["stub-keywords"] * 10 + ["v2"] * 10
+    assert parts.swapped == ["v2"]
+
+
+def test_a_model_handed_over_during_a_batch_waits_for_the_batch_to_finish(stub_artifact):
+    parts = ModelSwaps(stub_artifact)
+    check = parts.dedup.check
+
+    def check_and_hand_over(fingerprints, ids):  # the watcher thread delivers mid-batch
+        parts.mailbox.put(versioned(stub_artifact, "v2"))
+        return check(fingerprints, ids)
+
+    parts.dedup.check = check_and_hand_over
+    parts.consumer.queue = [Message(i) for i in range(10)]
+    parts.service.step()
+    parts.dedup.check = check
+    parts.consumer.queue = [Message(i) for i in range(10, 20)]
+    parts.service.step()
+    assert parts.versions() == ["stub-keywords"] * 10 + ["v2"] * 10
+
+
+def test_a_model_is_swapped_in_once(stub_artifact):
+    parts = ModelSwaps(stub_artifact)
+    parts.mailbox.put(versioned(stub_artifact, "v2"))
+    for _ in range(3):
+        parts.service.step()
+    assert parts.swapped == ["v2"]
+    assert parts.pipeline.version == "v2"
