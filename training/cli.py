@@ -212,11 +212,23 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
     # Artifact downloads would draw progress bars on stderr, around the JSON report.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    eval_data = dataset_location(args.eval_data)
-    eval_set = load(eval_data)
+    mlflow_client = client()
+    try:
+        eval_data = (
+            args.eval_data
+            or os.environ.get("DATASET_LOC")
+            or _trained_on(mlflow_client, args.name, args.version)
+        )
+        eval_set = load(eval_data)
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REGISTRY
+    except OSError as exc:
+        print(f"error: cannot read the evaluation set: {exc}", file=sys.stderr)
+        return 2
     try:
         report = promote(
-            client(),
+            mlflow_client,
             args.name,
             args.version,
             eval_examples=eval_set.examples,
@@ -234,6 +246,25 @@ def _cmd_promote(args: argparse.Namespace) -> int:
         print(f"error: promotion refused: {'; '.join(report.refusals)}", file=sys.stderr)
         return EXIT_REFUSED
     return 0
+
+
+def _trained_on(mlflow_client: Any, name: str, version: int) -> str:
+    """The data the candidate was trained on (its run's `data.source`): the evaluation set when
+    neither --eval-data nor DATASET_LOC names one. The gate then compares held-out F1s."""
+    from mlflow.exceptions import MlflowException
+
+    from training.registry import RegistryError
+
+    try:
+        run_id = mlflow_client.get_model_version(name, str(version)).run_id
+        source = mlflow_client.get_run(run_id).data.params.get("data.source")
+    except MlflowException as exc:
+        raise RegistryError(f"{name!r} version {version}: {exc}") from exc
+    if not source:
+        raise RegistryError(
+            f"{name!r} version {version} records no training data: pass --eval-data"
+        )
+    return str(source)
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
@@ -391,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-data",
         default=None,
         help="fixed evaluation set both versions are scored on (default: $DATASET_LOC, else the "
-        "upstream data set)",
+        "data the candidate was trained on, when the gate compares held-out validation F1s)",
     )
     p.add_argument(
         "--max-f1-drop",
