@@ -8,7 +8,6 @@ import sys
 import time
 from collections.abc import Callable
 
-import redis
 from confluent_kafka import Consumer, KafkaError, Producer
 
 from consumer.config import Settings, redacted
@@ -19,6 +18,7 @@ from consumer.kafka import consumer_config, producer_config
 from consumer.metrics import Metrics
 from consumer.model_source import LoadedModel, ModelSource, SourceUnavailable, model_source
 from consumer.pipeline import BatchObserver, Pipeline
+from consumer.redis_client import connect
 from consumer.reload import Mailbox, ModelWatcher
 from consumer.service import FatalError, Service
 from consumer.shadow import ShadowScorer, challenger_uri
@@ -76,12 +76,13 @@ def run_worker(settings: Settings) -> int:
         )
         consumer.close()
         return 2
-    client = redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=settings.redis_timeout_seconds,
+    client = connect(settings.redis_url, settings.redis_mode, settings.redis_timeout_seconds)
+    dedup = Deduplicator(
+        client,
+        settings.dedup_key,
+        settings.dedup_retention_seconds,
+        shard_digits=settings.dedup_shard_digits,
     )
-    dedup = Deduplicator(client, settings.dedup_key, settings.dedup_retention_seconds)
     # Observers of every classified batch; one that depends on the serving model also goes in
     # `swap_listeners` below.
     drift = DriftMonitor(

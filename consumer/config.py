@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,13 @@ class Settings(BaseSettings):
 
     kafka_bootstrap_servers: str = "localhost:9092"
     redis_url: str = "redis://localhost:6379/0"
+    # How REDIS_URL is read: one server, any node of a Redis Cluster (the client finds the rest),
+    # or `redis+sentinel://s1[:26379][,s2...]/<service>[/db]` (consumer/redis_client.py).
+    redis_mode: Literal["standalone", "cluster", "sentinel"] = "standalone"
+    # Dedup keys are sharded by the fingerprint's first N hex digits (16**N shards). Unset: 2 on a
+    # cluster (spread over every primary), 0 otherwise (one hash per bucket, one call per batch).
+    # Changing it, like DEDUP_KEY, starts from an empty dedup state.
+    dedup_shard_digits: int | None = Field(None, ge=0, le=3)
     model_dir: Path = Path("artifacts/model")
     # Where the model comes from: an artifact directory, `models:/<name>@<alias>` (polled) or
     # `models:/<name>/<version>` (pinned). Unset: MODEL_DIR. The registry is MLFLOW_TRACKING_URI's,

@@ -6,7 +6,7 @@ import uuid
 import pytest
 import redis
 
-from consumer.dedup import Deduplicator
+from consumer.dedup import Deduplicator, shard_of
 
 DAY = 86_400
 
@@ -32,9 +32,12 @@ def clock():
     return Clock(int(time.time()) // DAY * DAY + 10)
 
 
-@pytest.fixture
-def dedup(client, clock):
-    return Deduplicator(client, f"test:{uuid.uuid4().hex}", retention_seconds=DAY, clock=clock)
+@pytest.fixture(params=[None, 2], ids=["single-hash", "sharded"])
+def dedup(client, clock, request):
+    """Both layouts on a single Redis: the default (one hash per bucket) and 256 shards."""
+    return Deduplicator(
+        client, f"test:{uuid.uuid4().hex}", DAY, clock=clock, shard_digits=request.param
+    )
 
 
 def test_new_fingerprints_are_processed(dedup):
@@ -69,16 +72,27 @@ def test_fingerprint_is_forgotten_after_two_buckets(dedup, clock):
 
 def test_each_bucket_expires_when_its_successor_stops_reading_it(dedup, client, clock):
     dedup.check(["a"], ["1"])
-    current, _ = dedup.keys()
+    current, _ = dedup.shard_keys(shard_of("a", dedup.shard_digits))
     bucket = int(clock.now // DAY)
     assert client.expiretime(current) == (bucket + 2) * DAY + 60
 
 
-def test_both_buckets_share_one_cluster_slot(dedup):
-    from redis.crc import key_slot
+def test_fingerprints_are_stored_in_their_shards_hash(dedup, client):
+    """(In the single-hash layout every fingerprint's shard is that one hash.)"""
+    fps = [f"{i:02x}{'0' * 30}" for i in range(256)]
+    dedup.check(fps, [str(i) for i in range(256)])
+    for i, fp in enumerate(fps):
+        current, _ = dedup.shard_keys(shard_of(fp, dedup.shard_digits))
+        assert client.hget(current, fp) == str(i).encode()
 
-    current, previous = dedup.keys()
-    assert key_slot(current.encode()) == key_slot(previous.encode())
+
+def test_verdicts_come_back_in_input_order_across_shards(dedup):
+    fps = [f"{i:02x}{'0' * 30}" for i in range(256)]
+    dedup.check(fps, [f"first-{i}" for i in range(256)])
+    shuffled = fps[::-1]
+    assert dedup.check(shuffled, [f"again-{i}" for i in range(256)]) == [
+        f"first-{255 - i}" for i in range(256)
+    ]
 
 
 def test_one_round_trip_per_batch(dedup, client):

@@ -8,14 +8,22 @@ just picks ports and a state directory, and calls the script.
     svc.bootstrap, svc.redis_url          # "localhost:PORT", "redis://localhost:PORT/0"
     svc.down("redis"); svc.up("redis")    # Redis alone can be stopped and restarted
     svc.down()
+
+    LocalServices(tmp_dir, env={"REDIS_APPENDONLY": "yes"})   # extra services.sh settings
+
+    cluster = LocalRedisCluster(tmp_dir)  # 3 primaries + 3 replicas on 6 consecutive free ports
+    cluster.up(); cluster.url             # "redis://127.0.0.1:PORT" (a seed node)
+    cluster.down()
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import random
 import socket
 import subprocess
+from collections.abc import Mapping
 from contextlib import ExitStack, suppress
 from pathlib import Path
 
@@ -24,7 +32,7 @@ from tests.support import ROOT
 SERVICES_SH = ROOT / "scripts" / "services.sh"
 INSTALL_SH = ROOT / "scripts" / "install-system.sh"
 
-WHICH = ("all", "kafka", "redis")
+WHICH = ("all", "kafka", "redis", "redis-cluster")
 
 
 class ServicesError(RuntimeError):
@@ -74,10 +82,11 @@ def ensure_installed(timeout: float = 900) -> None:
 class LocalServices:
     """One Kafka (KRaft, single node) + Redis instance with its own ports and state dir."""
 
-    def __init__(self, base_dir: Path) -> None:
+    def __init__(self, base_dir: Path, env: Mapping[str, str] | None = None) -> None:
         self.base_dir = Path(base_dir).resolve()
         self.kafka_port, self.controller_port, self.redis_port = free_ports(3)
         self.kafka_lib_dir = default_kafka_lib_dir().resolve()
+        self.extra_env = dict(env or {})  # more services.sh settings, e.g. REDIS_APPENDONLY
         self._atexit_registered = False
 
     # -- addresses -------------------------------------------------------------------------
@@ -100,6 +109,7 @@ class LocalServices:
             "KAFKA_CONTROLLER_PORT": str(self.controller_port),
             "REDIS_PORT": str(self.redis_port),
             "KAFKA_LIB_DIR": str(self.kafka_lib_dir),
+            **self.extra_env,
         }
 
     def _run(self, action: str, which: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -148,3 +158,83 @@ class LocalServices:
             f"LocalServices(base_dir={self.base_dir}, kafka={self.bootstrap}, "
             f"controller={self.controller_port}, redis={self.redis_url})"
         )
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_run(n: int, bus_offset: int = 10000, attempts: int = 200) -> int:
+    """The first of n consecutive ports that are free on 127.0.0.1, as are the same ports +
+    `bus_offset` (a Redis Cluster node's bus port)."""
+    for _ in range(attempts):
+        base = random.randrange(20000, 65535 - bus_offset - n)
+        ports = [base + i for i in range(n)]
+        if all(_port_free(p) and _port_free(p + bus_offset) for p in ports):
+            return base
+    raise ServicesError(f"no run of {n} free ports (and their bus ports) found")
+
+
+class LocalRedisCluster:
+    """A local Redis Cluster, 3 primaries + 3 replicas with AOF, on 6 consecutive free ports
+    (`scripts/services.sh {up|down} redis-cluster`), with its state in its own dir."""
+
+    NODES = 6
+
+    def __init__(self, base_dir: Path) -> None:
+        self._services = LocalServices(base_dir)
+        self.port = free_port_run(self.NODES)
+        self._atexit_registered = False
+
+    @property
+    def ports(self) -> list[int]:
+        """Every node's port; which are primaries changes with failovers (`CLUSTER NODES`)."""
+        return [self.port + i for i in range(self.NODES)]
+
+    @property
+    def url(self) -> str:
+        """A seed node, as REDIS_URL with REDIS_MODE=cluster takes it."""
+        return f"redis://127.0.0.1:{self.port}"
+
+    @property
+    def base_dir(self) -> Path:
+        return self._services.base_dir
+
+    def _prepare(self) -> None:
+        self._services.extra_env["REDIS_CLUSTER_PORT"] = str(self.port)
+
+    def up(self, timeout: float = 120) -> None:
+        """Start the nodes (creating the cluster the first time) and wait until it is ok."""
+        self._prepare()
+        if not self._atexit_registered:
+            atexit.register(self.down_quietly)  # safety net if a run dies before teardown
+            self._atexit_registered = True
+        self._services.up("redis-cluster", timeout)
+
+    def down(self, timeout: float = 120) -> None:
+        self._prepare()
+        self._services.down("redis-cluster", timeout)
+
+    def down_quietly(self) -> None:
+        with suppress(Exception):
+            self.down()
+
+    def is_up(self) -> bool:
+        self._prepare()
+        return self._services.is_up("redis-cluster")
+
+    def pid(self, port: int) -> int | None:
+        """The pid of the node on `port`, None when it is not running."""
+        pidfile = self.base_dir / "redis-cluster" / str(port) / "redis.pid"
+        try:
+            return int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def __repr__(self) -> str:
+        return f"LocalRedisCluster(base_dir={self.base_dir}, ports={self.port}..{self.port + 5})"

@@ -1,0 +1,247 @@
+"""The sharded dedup store on a real local Redis Cluster (3 primaries + 3 replicas)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from consumer.dedup import Deduplicator
+from consumer.redis_client import connect
+from inference.text import fingerprint
+from tests.support.servers import LocalRedisCluster, ServicesError
+
+HOUR = 3600
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
+    cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.up()
+    except ServicesError as exc:
+        cluster.down_quietly()
+        pytest.fail(f"could not start the Redis Cluster ({cluster!r}):\n{exc}", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.down()
+
+
+@pytest.fixture
+def client(redis_cluster: LocalRedisCluster) -> Iterator[RedisCluster]:
+    c = connect(redis_cluster.url, "cluster", timeout=2.0)
+    assert isinstance(c, RedisCluster)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def key() -> str:
+    return f"test:{uuid.uuid4().hex[:10]}"
+
+
+def fingerprints(n: int, tag: str = "") -> list[str]:
+    return [fingerprint(f"title {tag} {i}", f"text {i}") for i in range(n)]
+
+
+def nodes(cluster: LocalRedisCluster, role: str) -> list[redis.Redis]:
+    """A client per node of `role` ("master" or "slave"), as the cluster itself reports it."""
+    with redis.Redis(port=cluster.port) as seed:
+        table = seed.execute_command("CLUSTER NODES")
+    return [
+        redis.Redis(host=addr.split(":")[0], port=int(addr.split(":")[1].split("@")[0]))
+        for addr, node in table.items()
+        if role in node["flags"].split(",")
+        and "fail" not in node["flags"]
+        and (role == "slave" or node["slots"])
+    ]
+
+
+def shard_keys_on(node: redis.Redis, key: str) -> list[bytes]:
+    return list(node.scan_iter(match=f"{{{key}:*", count=1000))
+
+
+def test_cluster_gives_the_same_verdicts_as_a_single_redis(services, client, key):
+    single = redis.Redis.from_url(services.redis_url)
+    on_single = Deduplicator(single, key, HOUR)
+    on_cluster = Deduplicator(client, key, HOUR)
+    fps = fingerprints(300)
+    batches = [
+        (fps[:200], [f"a{i}" for i in range(200)]),
+        # redeliveries (same ids), content duplicates (new ids), new content, in-batch duplicates
+        (
+            fps[:50] + fps[100:150] + fps[200:300] + fps[250:260],
+            [f"a{i}" for i in range(50)]
+            + [f"b{i}" for i in range(50)]
+            + [f"c{i}" for i in range(100)]
+            + [f"d{i}" for i in range(10)],
+        ),
+    ]
+    for fp_batch, ids in batches:
+        expected = on_single.check(fp_batch, ids)
+        assert on_cluster.check(fp_batch, ids) == expected
+    assert expected.count(None) == 50 + 100  # the redeliveries and the new content
+    single.close()
+
+
+def test_dedup_keys_exist_on_every_primary(redis_cluster, client, key):
+    dedup = Deduplicator(client, key, HOUR)
+    dedup.check(fingerprints(1000), [str(i) for i in range(1000)])
+    primaries = nodes(redis_cluster, "master")
+    assert len(primaries) == 3
+    for node in primaries:
+        assert len(shard_keys_on(node, key)) > 256 / 3 / 2
+        node.close()
+
+
+def test_batch_spanning_every_shard_gets_its_verdicts_in_input_order(client, key):
+    dedup = Deduplicator(client, key, HOUR)
+    fps = [f"{i:02x}{uuid.uuid4().hex[2:]}" for i in range(256)] * 2
+    first = [f"first-{i}" for i in range(256)]
+    assert dedup.check(fps, [*first, *first]) == [None] * 512  # the second half: redeliveries
+    reversed_fps = fps[:256][::-1]
+    assert dedup.check(reversed_fps, ["x"] * 256) == first[::-1]
+
+
+def test_two_instances_racing_on_the_same_content_exactly_one_wins(redis_cluster, key):
+    fps = fingerprints(500, "race")
+    verdicts: dict[str, list[str | None]] = {}
+
+    def run(name: str) -> None:
+        c = connect(redis_cluster.url, "cluster", timeout=5.0)
+        verdicts[name] = Deduplicator(c, key, HOUR).check(fps, [f"{name}-{i}" for i in range(500)])
+        c.close()
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("one", "two")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for i, (a, b) in enumerate(zip(verdicts["one"], verdicts["two"], strict=True)):
+        assert (a, b) in ((None, f"one-{i}"), (f"two-{i}", None))
+
+
+def test_script_missing_on_the_nodes_is_loaded_again(client, key):
+    dedup = Deduplicator(client, key, HOUR)
+    fps = fingerprints(100, "noscript")
+    dedup.check(fps, [str(i) for i in range(100)])
+    client.script_flush()  # as on a replica promoted after a failover
+    assert dedup.check(fps, [f"new-{i}" for i in range(100)]) == [str(i) for i in range(100)]
+
+
+def test_resharding_gives_errors_or_right_verdicts_never_wrong_ones(redis_cluster, client, key):
+    """Slots move between primaries (MOVED/ASK, keys migrating) while batches run."""
+    dedup = Deduplicator(client, key, HOUR)
+    fps = fingerprints(2000, "reshard")
+    claimed = [f"first-{i}" for i in range(2000)]
+    dedup.check(fps, claimed)
+    with redis.Redis(port=redis_cluster.port) as seed:
+        table = seed.execute_command("CLUSTER NODES")
+    source, target = [n["node_id"] for n in table.values() if n["slots"]][:2]
+    reshard = subprocess.Popen(
+        [
+            "redis-cli",
+            "--cluster",
+            "reshard",
+            f"127.0.0.1:{redis_cluster.port}",
+            "--cluster-from",
+            source,
+            "--cluster-to",
+            target,
+            "--cluster-slots",
+            "3000",
+            "--cluster-yes",
+            "--cluster-pipeline",
+            "10",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    answered = 0
+    while reshard.poll() is None:
+        try:
+            assert dedup.check(fps, [f"again-{i}" for i in range(2000)]) == claimed
+            answered += 1
+        except redis.RedisError:
+            time.sleep(0.05)
+    assert reshard.returncode == 0, reshard.stderr.read() if reshard.stderr else ""
+    assert dedup.check(fps, [f"last-{i}" for i in range(2000)]) == claimed
+    assert answered > 0
+
+
+def test_primary_failover_gives_errors_or_right_verdicts_never_wrong_ones(
+    redis_cluster, client, key
+):
+    """A replica takes over its primary (CLUSTER FAILOVER) while batches run: each call either
+    raises RedisError (the service pauses and retries the batch) or answers correctly."""
+    dedup = Deduplicator(client, key, HOUR)
+    fps = fingerprints(1000, "failover")
+    claimed = [f"first-{i}" for i in range(1000)]
+    dedup.check(fps, claimed)
+    replica_client = nodes(redis_cluster, "slave")[0]
+    replica_client.execute_command("CLUSTER FAILOVER")
+    answered = 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            verdicts = dedup.check(fps, [f"again-{i}" for i in range(1000)])
+        except redis.RedisError:
+            time.sleep(0.1)
+            continue
+        assert verdicts == claimed
+        answered += 1
+        if replica_client.execute_command("ROLE")[0] == b"master" and answered >= 3:
+            break
+    assert replica_client.execute_command("ROLE")[0] == b"master"
+    assert answered >= 3
+    replica_client.close()
+
+
+def replicated(primary: redis.Redis) -> bool:
+    """Every replica of `primary` has acknowledged all it was sent."""
+    info = primary.info("replication")
+    offsets = [
+        v["offset"] for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)
+    ]
+    return bool(offsets) and min(offsets) >= info["master_repl_offset"]
+
+
+def test_primary_killed_gives_errors_until_its_replica_takes_over_then_right_verdicts(
+    redis_cluster, client, key
+):
+    """SIGKILL a primary: calls raise RedisError (never answer wrongly) until its replica is
+    promoted; then the claims it had replicated are still there."""
+    dedup = Deduplicator(client, key, HOUR)
+    fps = fingerprints(1000, "kill")
+    claimed = [f"first-{i}" for i in range(1000)]
+    dedup.check(fps, claimed)
+    primaries = nodes(redis_cluster, "master")
+    victim = primaries[0]
+    deadline = time.monotonic() + 30
+    while not all(replicated(p) for p in primaries) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = redis_cluster.pid(victim.connection_pool.connection_kwargs["port"])
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            verdicts = dedup.check(fps, [f"again-{i}" for i in range(1000)])
+            break
+        except redis.RedisError:
+            assert time.monotonic() < deadline, "the replica was not promoted within 60 s"
+            time.sleep(0.2)
+    assert verdicts == claimed
+    for p in primaries:
+        p.close()
+    redis_cluster.up()  # the killed node rejoins, as a replica
