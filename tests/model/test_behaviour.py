@@ -4,8 +4,12 @@ trained on the labelled data set."""
 
 import pytest
 
+from consumer.config import Settings
 from inference.artifact import Artifact
+from inference.verify import verify
 from schemas.tags import APPROVED_TAGS
+
+DEFAULT_LATENCY_BUDGET_SECONDS = Settings.model_fields["model_latency_budget_ms"].default / 1000
 
 CLEAR_EXAMPLES = [
     (
@@ -159,3 +163,9 @@ def test_adding_a_tags_domain_words_raises_its_probability(
     added = f"{description} {DOMAIN_WORDS[tag]}"
     after = model_artifact.classifier.predict(title, added)[2][tag]
     assert after >= before + MIN_RISE, f"{tag}: {before:.3f} -> {after:.3f}"
+
+
+def test_the_model_passes_the_services_hot_reload_verification(model_artifact: Artifact):
+    """A candidate the service would refuse on reload (smoke set, latency budget) must not pass
+    the gate: the same checks, with the service's default budget."""
+    verify(model_artifact, latency_budget_seconds=DEFAULT_LATENCY_BUDGET_SECONDS)

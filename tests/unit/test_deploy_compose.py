@@ -168,8 +168,19 @@ def test_trainer_mounts_the_dataset_read_only_from_dataset_dir():
     assert "models:/models" in volumes
 
 
-def test_tagger_reads_the_model_volume_read_only():
-    assert "models:/models:ro" in services()["tagger"]["volumes"]
+def test_tagger_follows_the_registry_champion_through_a_writable_cache():
+    tagger = services()["tagger"]
+    env = tagger["environment"]
+    assert env["MODEL_URI"] == "models:/content-tagger@champion"
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert f"model-cache:{env['MODEL_CACHE_DIR']}" in tagger["volumes"]
+    assert tagger["depends_on"]["mlflow"]["condition"] == "service_healthy"
+
+
+def test_trainer_registers_each_run_in_the_registry():
+    trainer = services()["trainer"]
+    assert "--register content-tagger" in " ".join(trainer["command"])
+    assert trainer["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
 
 
 def test_replay_producer_is_only_in_the_demo_profile():
