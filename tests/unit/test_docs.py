@@ -23,5 +23,12 @@ def test_every_relative_link_resolves(page: Path):
 
 
 def test_the_documents_the_readme_promises_exist():
-    for name in ("design", "model-card", "performance", "operations", "review-loop"):
+    for name in (
+        "design",
+        "model-card",
+        "performance",
+        "operations",
+        "review-loop",
+        "model-lifecycle",
+    ):
         assert (ROOT / "docs" / f"{name}.md").is_file()
