@@ -3,7 +3,8 @@
 An artifact is a directory holding the fastText model files of the ensemble (`model-0.bin`, ...)
 and `metadata.json` (`schemas.artifact.ArtifactMetadata`). The version is a hash of the model
 files' hashes, the prediction settings and the creation time, so two artifacts with the same
-version serve identical answers and each training run has a version of its own; loading re-hashes every file, so a corrupted or tampered model is refused, not served.
+version serve identical answers and each training run has a version of its own; loading
+re-hashes every file, so a corrupted or tampered model is refused, not served.
 Training writes artifacts with `training.write.write_artifact`.
 """
 
