@@ -93,6 +93,13 @@ def scraped(services, model_dir, tmp_path_factory):
         model_dir=model_dir,
         topics=topics,
         log_path=tmp / "service.log",
+        # A challenger (the same model) and a short drift window, so the dashboard's shadow and
+        # drift panels have live series too.
+        extra_env={
+            "SHADOW_MODEL_URI": str(model_dir),
+            "DRIFT_WINDOW_EVENTS": "200",
+            "DRIFT_MIN_EVENTS": "50",
+        },
     )
     svc.start()
     try:
