@@ -65,7 +65,7 @@ else:
     from schemas.topics import DEFAULT_TOPICS
 
     class NoDedup:  # the pipeline's own work only, no Redis round trip
-        def check(self, fingerprints, ids):
+        def check(self, fingerprints, ids, positions):
             return [None] * len(fingerprints)
 
     class Record:

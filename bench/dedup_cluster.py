@@ -24,9 +24,10 @@ from consumer.dedup import SHARD_DIGITS, Deduplicator, group_by_shard
 from consumer.redis_client import RedisMode, connect
 
 
-def _batch(n: int) -> tuple[list[str], list[str]]:
+def _batch(n: int) -> tuple[list[str], list[str], list[str]]:
     ids = [uuid.uuid4().hex for _ in range(n)]
-    return [hashlib.blake2b(i.encode(), digest_size=16).hexdigest() for i in ids], ids
+    fps = [hashlib.blake2b(i.encode(), digest_size=16).hexdigest() for i in ids]
+    return fps, ids, [f"content.raw:0:{k}" for k in range(n)]
 
 
 def measure(url: str, mode: RedisMode, args: argparse.Namespace) -> dict[str, float]:
@@ -41,9 +42,9 @@ def measure(url: str, mode: RedisMode, args: argparse.Namespace) -> dict[str, fl
             dedup.check(*_batch(batch))
         times, cpu = [], []
         for _ in range(batches):
-            fps, ids = _batch(batch)
+            fps, ids, positions = _batch(batch)
             start, start_cpu = time.perf_counter(), time.process_time()
-            dedup.check(fps, ids)
+            dedup.check(fps, ids, positions)
             times.append((time.perf_counter() - start) * 1000)
             cpu.append((time.process_time() - start_cpu) * 1000)
     finally:

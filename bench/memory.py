@@ -12,8 +12,9 @@ from consumer.dedup import Deduplicator
 
 def run(redis_url: str, key: str, count: int, batch: int = 1000) -> dict[str, Any]:
     """Inserts `count` distinct fingerprints (blake2b-128 hex, as `fingerprint_normalised` makes)
-    with ids like the load generator's ("evt-<n>") into a fresh bucket; reports the INFO
-    used_memory delta and MEMORY USAGE of the bucket hash, both scaled to one million."""
+    with ids like the load generator's ("evt-<n>") at positions "content.raw:<partition>:<offset>"
+    into a fresh bucket; reports the INFO used_memory delta and MEMORY USAGE of the bucket hash,
+    both scaled to one million."""
     client = redis.Redis.from_url(redis_url)
     dedup = Deduplicator(client, key, Settings().dedup_retention_seconds)
     current, previous = dedup.keys()
@@ -27,7 +28,8 @@ def run(redis_url: str, key: str, count: int, batch: int = 1000) -> dict[str, An
             fps = [hashlib.blake2b(f"{key}:{i}".encode(), digest_size=16).hexdigest() for i in n]
             ids = [f"evt-{i}" for i in n]
             id_chars += sum(map(len, ids))
-            verdicts = dedup.check(fps, ids)
+            positions = [f"content.raw:{i % 12}:{i // 12}" for i in n]  # 12 partitions
+            verdicts = dedup.check(fps, ids, positions)
             if any(v is not None for v in verdicts):
                 raise RuntimeError("fresh fingerprints reported as duplicates")
         seconds = time.perf_counter() - started

@@ -2,12 +2,15 @@
 
 Each per-event stage is timed around every single call (perf_counter_ns), so its p50/p99 include
 ~0.05 µs of timer overhead (reported as `timer_overhead_us`). Stages the service runs once per batch
-(normalise + fingerprint, predict, dedup, normalise + predict, the whole pipeline) are timed per
-batch and amortised per event (batch time / batch size); their percentiles are over batches.
+(normalise + fingerprint, predict, dedup, normalise + predict, checking the model's answers against
+the output schema, the whole pipeline) are timed per batch and amortised per event (batch time /
+batch size); their percentiles are over batches.
 `predict` starts from the normalised fields (model views + both members), `normalise_predict` from
 the raw ones; `predict_one` is a batch of one event, and `predict_new_tokens` a batch whose every
 token is new to the cache. `predict_reference` answers the same batches through fastText's own
 per-line call (`inference.predictor.ReferencePredictor`): what the compiled batch path saves.
+`check_answers` is the batch's answers checked against the output schema, `encode` one event's
+output record and key built from validated parts (`consumer.codec`'s batch encoders).
 """
 
 import time
@@ -95,10 +98,35 @@ def _us(ns: list[float]) -> dict[str, float]:
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()}
 
 
-def _output(item: tuple[Any, str, str | None, Any], pipeline: Pipeline, at: datetime) -> Any:
-    """What the pipeline makes of one event once it is deduplicated and classified."""
-    event, fingerprint, duplicate_of, prediction = item
-    return pipeline.output(event, fingerprint, duplicate_of, prediction, at, at)
+@dataclass(frozen=True, slots=True)
+class Encoders:
+    """One batch's record encoders, as `Pipeline.process` builds them."""
+
+    classified: codec.ClassifiedEncoder
+    duplicate: codec.DuplicateEncoder
+    threshold: float
+
+    @classmethod
+    def of(cls, artifact: Artifact, at: datetime) -> "Encoders":
+        classified = codec.ClassifiedEncoder(
+            threshold=artifact.threshold,
+            model_version=artifact.version,
+            consumed_at=at,
+            classified_at=at,
+        )
+        return cls(classified, codec.DuplicateEncoder(consumed_at=at), artifact.threshold)
+
+
+def _output(item: tuple[Any, str, str | None, Any], encoders: Encoders) -> tuple[bytes, bytes]:
+    """What the pipeline makes of one event once it is deduplicated and classified (and its
+    answer checked): its key and record."""
+    event, fingerprint, duplicate_of, answer = item
+    key = str(event.id).encode()
+    if duplicate_of is not None:
+        return key, encoders.duplicate(event, duplicate_of, fingerprint)
+    tag, confidence, probabilities = answer
+    route = "tagged" if confidence >= encoders.threshold else "review"
+    return key, encoders.classified(event, tag, confidence, probabilities, route)
 
 
 def run(
@@ -122,6 +150,7 @@ def run(
             "predict_one",
             "normalise_predict",
             "dedup",
+            "check_answers",
             "encode",
         )
     }
@@ -162,12 +191,15 @@ def run(
             times["normalise_predict"] += t
             fps = [n[2] for n in normalised]
             ids = [str(e.id) for e in decoded]
+            positions = [f"bench:0:{start + i}" for i in range(len(decoded))]
             t0 = time.perf_counter_ns()
-            verdicts = dedup.check(fps, ids)
+            verdicts = dedup.check(fps, ids, positions)
             times["dedup"].append((time.perf_counter_ns() - t0) / len(chunk))
             duplicates += sum(v is not None for v in verdicts)
-            output = partial(_output, pipeline=pipeline, at=datetime.now(UTC))
-            _, t = time_each(output, zip(decoded, fps, verdicts, predictions, strict=True))
+            [checked], t = time_batches(codec.checked_predictions, predictions, len(predictions))
+            times["check_answers"] += t
+            output = partial(_output, encoders=Encoders.of(artifact, datetime.now(UTC)))
+            _, t = time_each(output, zip(decoded, fps, verdicts, checked, strict=True))
             times["encode"] += t
     finally:
         client.delete(*dedup.keys())

@@ -1,13 +1,25 @@
-"""Bytes ⇄ events: decode and validate input, build and serialise output records via `schemas`."""
+"""Bytes ⇄ events: decode and validate input, build and serialise output records via `schemas`.
+
+Two ways to build an output record, with the same bytes (the property tests hold them equal):
+`encode_classified` / `encode_duplicate` validate the whole record through its pydantic model, and
+the batch encoders (`ClassifiedEncoder`, `DuplicateEncoder`) assemble it from parts that were each
+validated once: the event's fields when it was decoded (`decode`, against `RawContentEvent`, whose
+fields every output record repeats), the model's answers per batch against the output schema's
+own field types (`checked_predictions`: a tag outside `APPROVED_TAGS` is rejected there, so it is
+never emitted), and the fields every record of a batch shares once per batch. Validating each
+record again cost more than the model did (docs/performance.md).
+"""
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from inference.predictor import Prediction
 from schemas.events import (
     ClassifiedEvent,
     DeadLetterEvent,
@@ -35,14 +47,16 @@ def decode(value: bytes | None, max_bytes: int) -> RawContentEvent:
     if len(value) > max_bytes:
         raise DecodeError("oversize", f"payload is {len(value)} bytes; limit {max_bytes}")
     try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DecodeError(
-            "invalid_utf8", f"payload is not UTF-8: {exc.reason} at {exc.start}"
-        ) from None
-    try:
-        return _validate_json(text)
+        # The bytes as they are: pydantic's parser rejects any invalid UTF-8 in them, so a payload
+        # is decoded to str only to name why it failed (a UTF-8 error first, as it always was).
+        return _validate_json(value)
     except ValidationError as exc:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as utf8:
+            raise DecodeError(
+                "invalid_utf8", f"payload is not UTF-8: {utf8.reason} at {utf8.start}"
+            ) from None
         errors = exc.errors(include_url=False, include_input=False, include_context=False)
         if errors and errors[0]["type"] == "json_invalid":
             raise DecodeError("invalid_json", f"payload is not JSON: {errors[0]['msg']}") from None
@@ -65,6 +79,151 @@ _validate_duplicate = DuplicateEvent.__pydantic_validator__.validate_python
 def _dump(model: Any) -> bytes:
     """orjson over the validated model's fields: same JSON as pydantic's, a third of the cost."""
     return orjson.dumps(model.__dict__)
+
+
+def _field_type(model: type[BaseModel], name: str) -> Any:
+    """`model`'s own type of field `name`, constraints included: the output records' parts are
+    checked against the schema itself, never against a copy of it that could drift."""
+    field = model.model_fields[name]
+    return Annotated[field.annotation, field]
+
+
+_CONTENT_FIELDS = tuple(RawContentEvent.model_fields)
+_PREDICTION_FIELDS = ("tag", "confidence", "probabilities")
+_CLASSIFIED_BATCH_FIELDS = ("threshold", "model_version", "consumed_at", "classified_at")
+_DUPLICATE_BATCH_FIELDS = ("consumed_at",)
+# The encoders write each record's fields in its model's order, as pydantic does: the event's,
+# then the per-event ones, then the batch's. A schema change that breaks this fails at import.
+if tuple(ClassifiedEvent.model_fields) != (
+    *_CONTENT_FIELDS,
+    *_PREDICTION_FIELDS,
+    "route",
+    *_CLASSIFIED_BATCH_FIELDS,
+) or tuple(DuplicateEvent.model_fields) != (
+    *_CONTENT_FIELDS,
+    "duplicate_of",
+    "fingerprint",
+    *_DUPLICATE_BATCH_FIELDS,
+):
+    raise ImportError("schemas.events changed its field order: update consumer.codec's encoders")
+
+
+def _fields_tuple(model: type[BaseModel], names: tuple[str, ...]) -> Any:
+    """A tuple type of `model`'s fields `names`, one validator call for several fields."""
+    return tuple.__class_getitem__(tuple(_field_type(model, name) for name in names))
+
+
+def _validator(type_: Any) -> Any:
+    return TypeAdapter[Any](type_).validate_python
+
+
+_ANSWER: Any = _fields_tuple(ClassifiedEvent, _PREDICTION_FIELDS)
+_validate_answers = _validator(list[_ANSWER])
+_validate_answer = _validator(_ANSWER)
+_validate_classified_batch = _validator(_fields_tuple(ClassifiedEvent, _CLASSIFIED_BATCH_FIELDS))
+_validate_consumed_at = _validator(_field_type(DuplicateEvent, "consumed_at"))
+_validate_duplicate_of = _validator(_field_type(DuplicateEvent, "duplicate_of"))
+_validate_fingerprint = _validator(_field_type(DuplicateEvent, "fingerprint"))
+
+
+def checked_predictions(
+    predictions: Sequence[Prediction | Exception],
+) -> list[Prediction | Exception]:
+    """The model's answers checked against `ClassifiedEvent`'s own `tag`, `confidence` and
+    `probabilities` types (approved tags only, probabilities in [0, 1]), in one call per batch.
+    An answer that fails is replaced by its `ValidationError` (an exception already in its place
+    stays), so only its own event is dead-lettered."""
+    try:
+        return _validate_answers(predictions)
+    except ValidationError:
+        pass
+    checked: list[Prediction | Exception] = []
+    for prediction in predictions:
+        if isinstance(prediction, Exception):
+            checked.append(prediction)
+            continue
+        try:
+            checked.append(_validate_answer(prediction))
+        except ValidationError as exc:
+            checked.append(exc)
+    return checked
+
+
+def _tail(fields: tuple[str, ...], values: tuple[Any, ...]) -> bytes:
+    """The batch's shared fields as the end of a JSON object: `,"a":1,"b":2}`."""
+    return b"," + orjson.dumps(dict(zip(fields, values, strict=True)))[1:]
+
+
+class ClassifiedEncoder:
+    """Builds one batch's `ClassifiedEvent` records from validated parts, the same bytes as
+    `encode_classified`: the decoded event, an answer from `checked_predictions`, the route, and
+    the batch's threshold, model version and times (validated here, once).
+
+    :param threshold: the serving model's review threshold.
+    :param model_version: the serving model's version.
+    :param consumed_at: when the batch was consumed.
+    :param classified_at: when the batch was classified.
+    """
+
+    __slots__ = ("_tail",)
+
+    def __init__(
+        self,
+        *,
+        threshold: float,
+        model_version: str,
+        consumed_at: datetime,
+        classified_at: datetime,
+    ) -> None:
+        values = _validate_classified_batch((threshold, model_version, consumed_at, classified_at))
+        self._tail = _tail(_CLASSIFIED_BATCH_FIELDS, values)
+
+    def __call__(
+        self,
+        event: RawContentEvent,
+        tag: str,
+        confidence: float,
+        probabilities: dict[str, float],
+        route: str,
+    ) -> bytes:
+        """:param event: a decoded (hence validated) input event.
+        :param tag: with `confidence` and `probabilities`, an answer from `checked_predictions`.
+        :param route: "tagged" or "review"."""
+        if route != "tagged" and route != "review":
+            raise ValueError(f"unknown route {route!r}")
+        record = {
+            **event.__dict__,
+            "tag": tag,
+            "confidence": confidence,
+            "probabilities": probabilities,
+            "route": route,
+        }
+        return orjson.dumps(record)[:-1] + self._tail
+
+
+class DuplicateEncoder:
+    """Builds one batch's `DuplicateEvent` records from validated parts, the same bytes as
+    `encode_duplicate`: the decoded event, the first id and fingerprint (validated per record;
+    duplicates are a minority) and the batch's consumption time (validated here, once).
+
+    :param consumed_at: when the batch was consumed.
+    """
+
+    __slots__ = ("_tail",)
+
+    def __init__(self, *, consumed_at: datetime) -> None:
+        self._tail = _tail(_DUPLICATE_BATCH_FIELDS, (_validate_consumed_at(consumed_at),))
+
+    def __call__(self, event: RawContentEvent, duplicate_of: str | int, fingerprint: str) -> bytes:
+        """:param event: a decoded (hence validated) input event.
+        :param duplicate_of: the id the content was first seen under.
+        :param fingerprint: the content's fingerprint."""
+        record = {
+            **event.__dict__,
+            "duplicate_of": _validate_duplicate_of(duplicate_of),
+            "fingerprint": _validate_fingerprint(fingerprint),
+        }
+        return orjson.dumps(record)[:-1] + self._tail
 
 
 def encode_classified(

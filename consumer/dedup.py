@@ -2,8 +2,17 @@
 
 Fingerprints live in time-bucketed hashes, each expiring after two buckets, so memory is bounded
 without per-field TTLs (Redis < 7.4). A lookup checks the current and the previous bucket, so a
-fingerprint is remembered for between one and two retention periods. The stored value is the event
-id: the same id seen again is a redelivery (process it), another id is a duplicate.
+fingerprint is remembered for between one and two retention periods.
+
+A claim remembers which input record made it: its value is `<id> 0xFF <position>`, the position
+being the record's place in the input (the pipeline passes "topic:partition:offset"). The same
+record read again (same id AND same position: a crash before the offset commit, a rebalance, an
+aborted transaction) is "process it"; the same content at any other position, whether under another
+id or under the same id (an upstream re-send: a new record), is a duplicate of the claimed id. The
+0xFF byte never occurs in UTF-8, so it cannot be part of an id, and a value without it is a claim
+written before positions were stored (a bare id): that one is read as before, the same id is
+"process it" at any position, and the claim is rewritten with this position, so an upgrade neither
+floods the duplicates topic nor tags anything twice that it would not have tagged before.
 
 On a Redis Cluster the hashes are sharded by a prefix of the fingerprint (a hex digest, so
 prefixes are uniform): `{<key>:<shard>}:<bucket>`. The hash tag `{<key>:<shard>}` puts a shard's two
@@ -19,8 +28,8 @@ A batch costs:
   one cluster pipeline, which writes each node's calls before reading any reply: one round trip
   per primary, all primaries in parallel. MOVED/ASK and failovers are retried by redis-py's
   cluster client; whatever it gives up on is raised as `redis.RedisError`, so the caller retries
-  the whole batch. That is safe: the script only claims a fingerprint for its own event id, and a
-  claim found with the same id is "process it".
+  the whole batch. That is safe: the script only claims a fingerprint for its own record, and a
+  claim found for the same record (id and position) is "process it".
 
 Each script call is atomic, and a fingerprint's shard is a function of the fingerprint, so two
 instances racing on the same fingerprint are serialised by Redis: exactly one wins.
@@ -38,12 +47,21 @@ from redis.exceptions import NoScriptError
 # layout are no longer read (they expire on their own).
 SHARD_DIGITS = 2
 
-# Arguments per event after the group's count; #14 may add topic/partition/offset to the claim.
+# Arguments per event after the group's count: fingerprint, claim.
 _STRIDE = 2
 
+# Separates the id from the position in a claim; a byte that UTF-8 never uses (Lua's "\255").
+CLAIM_SEPARATOR = b"\xff"
+
 # KEYS: (current bucket, previous bucket) per shard group. ARGV[1]: the current buckets' expiry
-# (unix seconds); then per group, in KEYS order: the number of events n, then n (fingerprint, id)
-# pairs. Returns, per event in argument order, "" to process it or the id it duplicates.
+# (unix seconds); then per group, in KEYS order: the number of events n, then n (fingerprint,
+# claim) pairs, a claim being `claim(id, position)` (joined in Python: one argument per event,
+# and no string building in the script on the common paths). Returns, per event in argument
+# order, "" to process it or the id it duplicates. "Process" writes this record's claim into the
+# current bucket unless it is already there: a new fingerprint, this record's claim found only in
+# the previous bucket (copied forward, so a late replay keeps its claim alive), or a bare-id claim
+# of the same id (rewritten with the position). A duplicate writes nothing, so duplicates do not
+# extend the original's lifetime.
 _CHECK_AND_SET = f"""
 local stride = {_STRIDE}
 local expire_at = tonumber(ARGV[1])
@@ -54,20 +72,26 @@ for k = 1, #KEYS, 2 do
   local n = tonumber(ARGV[a])
   a = a + 1
   for _ = 1, n do
-    local fp, id = ARGV[a], ARGV[a + 1]
+    local fp, claim = ARGV[a], ARGV[a + 1]
     a = a + stride
     local seen = redis.call('HGET', cur, fp)
+    local current = seen
     if not seen then
       seen = redis.call('HGET', prev, fp)
-      if not seen or seen == id then
-        redis.call('HSET', cur, fp, id)
+    end
+    local verdict = ''
+    if seen and seen ~= claim then
+      local cut = string.find(seen, '\\255', 1, true)
+      if cut then
+        verdict = string.sub(seen, 1, cut - 1)
+      elseif seen ~= string.sub(claim, 1, string.find(claim, '\\255', 1, true) - 1) then
+        verdict = seen
       end
     end
-    if not seen or seen == id then
-      out[#out + 1] = ''
-    else
-      out[#out + 1] = seen
+    if verdict == '' and current ~= claim then
+      redis.call('HSET', cur, fp, claim)
     end
+    out[#out + 1] = verdict
   end
   redis.call('EXPIREAT', cur, expire_at)
 end
@@ -84,32 +108,44 @@ def shard_of(fingerprint: str, digits: int = SHARD_DIGITS) -> str:
 
 
 def group_by_shard(fingerprints: Sequence[str], digits: int = SHARD_DIGITS) -> dict[str, list[int]]:
-    """Positions of the batch per shard, each list in input order (so duplicates within a batch
-    are judged in the order they arrived); shards in order of first appearance."""
+    """Indices of the batch's events per shard, each list in input order (so duplicates within a
+    batch are judged in the order they arrived); shards in order of first appearance."""
     groups: dict[str, list[int]] = {}
     for i, fp in enumerate(fingerprints):
         shard = fp[:digits]
-        positions = groups.get(shard)
-        if positions is None:
+        indices = groups.get(shard)
+        if indices is None:
             groups[shard] = [i]
         else:
-            positions.append(i)
+            indices.append(i)
     return groups
 
 
+def claim(event_id: str, position: str) -> bytes:
+    """The value stored for a fingerprint claimed by the record at `position` for `event_id`."""
+    return event_id.encode() + CLAIM_SEPARATOR + position.encode()
+
+
 def _group_args(
-    positions: list[int], fingerprints: Sequence[str], ids: Sequence[str]
-) -> list[str | int]:
-    """One shard group's script arguments: its event count, then (fingerprint, id) per event."""
-    args: list[str | int] = [len(positions)]
-    for p in positions:
-        args.append(fingerprints[p])
-        args.append(ids[p])
+    indices: list[int],
+    fingerprints: Sequence[str],
+    ids: Sequence[str],
+    positions: Sequence[str],
+) -> list[str | bytes | int]:
+    """One shard group's script arguments: its event count, then (fingerprint, claim) per event,
+    `indices` being the group's events' places in the batch."""
+    args: list[str | bytes | int] = [len(indices)]
+    append = args.append
+    sep = CLAIM_SEPARATOR
+    for i in indices:
+        append(fingerprints[i])
+        append(ids[i].encode() + sep + positions[i].encode())  # `claim`, inlined
     return args
 
 
 class Deduplicator:
-    """Claims fingerprints for event ids in Redis, in `16 ** shard_digits` hashes per bucket.
+    """Claims fingerprints for input records (event id and input position) in Redis, in
+    `16 ** shard_digits` hashes per bucket.
 
     :param client: a `redis.Redis` (single Redis or a Sentinel `master_for` client) or a
         `redis.cluster.RedisCluster`; see consumer/redis_client.py.
@@ -166,13 +202,23 @@ class Deduplicator:
         bucket = self._bucket() if bucket is None else bucket
         return [k for shard in self.shards for k in self.shard_keys(shard, bucket)]
 
-    def check(self, fingerprints: Sequence[str], ids: Sequence[str]) -> list[str | None]:
+    def check(
+        self, fingerprints: Sequence[str], ids: Sequence[str], positions: Sequence[str]
+    ) -> list[str | None]:
         """For each event: None to process it, or the id of the event it duplicates.
+
+        :param fingerprints: each event's content fingerprint.
+        :param ids: each event's id.
+        :param positions: each event's input position, a string naming its record uniquely, e.g.
+            "topic:partition:offset". Only compared for equality: reading the same record again
+            gives the same position, and so "process it".
 
         Raises `redis.RedisError` when Redis is unavailable; nothing is published without a verdict.
         """
-        if len(fingerprints) != len(ids):
-            raise ValueError(f"{len(fingerprints)} fingerprints but {len(ids)} ids")
+        if not len(fingerprints) == len(ids) == len(positions):
+            raise ValueError(
+                f"{len(fingerprints)} fingerprints, {len(ids)} ids, {len(positions)} positions"
+            )
         if not fingerprints:
             return []
         # A bucket lives until its successor stops reading it: two bucket lengths after it began.
@@ -181,27 +227,30 @@ class Deduplicator:
         groups = group_by_shard(fingerprints, self._shard_digits)
         if self._cluster:
             calls = [
-                (self.shard_keys(shard, bucket), [expire_at, *_group_args(pos, fingerprints, ids)])
-                for shard, pos in groups.items()
+                (
+                    self.shard_keys(shard, bucket),
+                    [expire_at, *_group_args(indices, fingerprints, ids, positions)],
+                )
+                for shard, indices in groups.items()
             ]
             replies = [r for reply in self._run_per_shard(calls) for r in reply]
         else:
             keys: list[str] = []
-            args: list[str | int] = [expire_at]
-            for shard, pos in groups.items():
+            args: list[str | bytes | int] = [expire_at]
+            for shard, indices in groups.items():
                 keys.extend(self.shard_keys(shard, bucket))
-                args.extend(_group_args(pos, fingerprints, ids))
+                args.extend(_group_args(indices, fingerprints, ids, positions))
             replies = self._script(keys=keys, args=args)
-        # The replies come grouped by shard: put each back at its event's position.
+        # The replies come grouped by shard: put each back at its event's index.
         verdicts: list[str | None] = [None] * len(fingerprints)
-        order = (p for positions in groups.values() for p in positions)
+        order = (i for indices in groups.values() for i in indices)
         for p, reply in zip(order, replies, strict=True):
             if reply:
                 verdicts[p] = reply.decode() if isinstance(reply, bytes) else reply
         return verdicts
 
     def _run_per_shard(
-        self, calls: list[tuple[tuple[str, str], list[str | int]]]
+        self, calls: list[tuple[tuple[str, str], list[str | bytes | int]]]
     ) -> list[list[bytes | str]]:
         """One EVALSHA per shard through one cluster pipeline; NOSCRIPT loads the script on every
         primary and resends only the calls it failed (the others already ran)."""

@@ -152,9 +152,14 @@ class Deliveries:
         """Produce one consumed batch's outputs; its offsets are stored once all are delivered."""
         batch = Batch(next_offsets, source_timestamps_ms, pending=len(outputs))
         self._tracker.add(batch)
-        on_delivery = batch.on_delivery
+        on_delivery, produce = batch.on_delivery, self._producer.produce
         for out in outputs:
-            self._produce(out.topic, out.value, out.key, on_delivery)
+            # The client's call straight away (no Python frame of ours per record): only a
+            # record it refuses goes the slow way, which waits out a full queue or stops.
+            try:
+                produce(out.topic, out.value, out.key, on_delivery=on_delivery)
+            except (BufferError, KafkaException):
+                self._produce(out.topic, out.value, out.key, on_delivery)
         self._producer.poll(0)
 
     def service(self) -> None:

@@ -201,9 +201,9 @@ class Service:
             return
         if self.outage.active:
             self._resume()
-        next_offsets: dict[tuple[str, int], int] = {}
-        for record in records:
-            next_offsets[(record.topic(), record.partition())] = record.offset() + 1
+        # Each partition's last record sets its next offset, as a loop storing every one would.
+        last = {(record.topic(), record.partition()): record for record in records}
+        next_offsets = {partition: record.offset() + 1 for partition, record in last.items()}
         self.deliveries.send(outputs, next_offsets, [record.timestamp()[1] for record in records])
         self._count(outputs)
         self._metrics.batch_size.observe(len(records))

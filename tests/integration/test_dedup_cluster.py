@@ -14,7 +14,7 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from consumer.dedup import Deduplicator
+from consumer.dedup import Deduplicator, claim, shard_of
 from consumer.redis_client import connect
 from inference.text import fingerprint
 from tests.support.servers import LocalRedisCluster, ServicesError
@@ -53,6 +53,11 @@ def fingerprints(n: int, tag: str = "") -> list[str]:
     return [fingerprint(f"title {tag} {i}", f"text {i}") for i in range(n)]
 
 
+def at(offsets: range | list[int], partition: int = 0) -> list[str]:
+    """Input positions as the pipeline names them."""
+    return [f"content.raw:{partition}:{o}" for o in offsets]
+
+
 def nodes(cluster: LocalRedisCluster, role: str) -> list[redis.Redis]:
     """A client per node of `role` ("master" or "slave"), as the cluster itself reports it."""
     with redis.Redis(port=cluster.port) as seed:
@@ -76,26 +81,52 @@ def test_cluster_gives_the_same_verdicts_as_a_single_redis(services, client, key
     on_cluster = Deduplicator(client, key, HOUR)
     fps = fingerprints(300)
     batches = [
-        (fps[:200], [f"a{i}" for i in range(200)]),
-        # redeliveries (same ids), content duplicates (new ids), new content, in-batch duplicates
+        (fps[:200], [f"a{i}" for i in range(200)], at(range(200))),
+        # replays (same ids and positions), re-sends (same ids, new positions), content
+        # duplicates (new ids), new content, in-batch duplicates
         (
-            fps[:50] + fps[100:150] + fps[200:300] + fps[250:260],
-            [f"a{i}" for i in range(50)]
+            fps[:50] + fps[50:60] + fps[100:150] + fps[200:300] + fps[250:260],
+            [f"a{i}" for i in range(60)]
             + [f"b{i}" for i in range(50)]
             + [f"c{i}" for i in range(100)]
             + [f"d{i}" for i in range(10)],
+            at(range(50)) + at(range(1000, 1010)) + at(range(200, 360)),
         ),
     ]
-    for fp_batch, ids in batches:
-        expected = on_single.check(fp_batch, ids)
-        assert on_cluster.check(fp_batch, ids) == expected
-    assert expected.count(None) == 50 + 100  # the redeliveries and the new content
+    for fp_batch, ids, positions in batches:
+        expected = on_single.check(fp_batch, ids, positions)
+        assert on_cluster.check(fp_batch, ids, positions) == expected
+    assert expected.count(None) == 50 + 100  # the replays and the new content
+    assert expected[50:60] == [f"a{i}" for i in range(50, 60)]  # re-sends: of themselves
     single.close()
+
+
+def test_replay_and_resend_are_told_apart_on_the_cluster(client, key):
+    dedup = Deduplicator(client, key, HOUR)
+    fps = fingerprints(300, "resend")
+    ids = [f"e{i}" for i in range(300)]
+    dedup.check(fps, ids, at(range(300)))
+    assert dedup.check(fps, ids, at(range(300))) == [None] * 300
+    assert dedup.check(fps, ids, at(range(300), partition=1)) == ids
+
+
+def test_legacy_bare_id_claims_are_read_on_the_cluster(client, key):
+    dedup = Deduplicator(client, key, HOUR)
+    fps = fingerprints(100, "legacy")
+    for i, fp in enumerate(fps):  # as written before claims had positions
+        client.hset(dedup.shard_keys(shard_of(fp))[0], fp, f"old-{i}")
+    same_ids = [f"old-{i}" for i in range(50)]
+    new_ids = [f"new-{i}" for i in range(50, 100)]
+    verdicts = dedup.check(fps, same_ids + new_ids, at(range(100)))
+    assert verdicts == [None] * 50 + [f"old-{i}" for i in range(50, 100)]
+    assert client.hget(dedup.shard_keys(shard_of(fps[0]))[0], fps[0]) == claim(
+        "old-0", "content.raw:0:0"
+    )
 
 
 def test_dedup_keys_exist_on_every_primary(redis_cluster, client, key):
     dedup = Deduplicator(client, key, HOUR)
-    dedup.check(fingerprints(1000), [str(i) for i in range(1000)])
+    dedup.check(fingerprints(1000), [str(i) for i in range(1000)], at(range(1000)))
     primaries = nodes(redis_cluster, "master")
     assert len(primaries) == 3
     for node in primaries:
@@ -107,9 +138,11 @@ def test_batch_spanning_every_shard_gets_its_verdicts_in_input_order(client, key
     dedup = Deduplicator(client, key, HOUR)
     fps = [f"{i:02x}{uuid.uuid4().hex[2:]}" for i in range(256)] * 2
     first = [f"first-{i}" for i in range(256)]
-    assert dedup.check(fps, [*first, *first]) == [None] * 512  # the second half: redeliveries
+    positions = at(range(256))
+    # the second half: replays of the first
+    assert dedup.check(fps, [*first, *first], [*positions, *positions]) == [None] * 512
     reversed_fps = fps[:256][::-1]
-    assert dedup.check(reversed_fps, ["x"] * 256) == first[::-1]
+    assert dedup.check(reversed_fps, ["x"] * 256, at(range(256, 512))) == first[::-1]
 
 
 def test_two_instances_racing_on_the_same_content_exactly_one_wins(redis_cluster, key):
@@ -118,7 +151,9 @@ def test_two_instances_racing_on_the_same_content_exactly_one_wins(redis_cluster
 
     def run(name: str) -> None:
         c = connect(redis_cluster.url, "cluster", timeout=5.0)
-        verdicts[name] = Deduplicator(c, key, HOUR).check(fps, [f"{name}-{i}" for i in range(500)])
+        verdicts[name] = Deduplicator(c, key, HOUR).check(
+            fps, [f"{name}-{i}" for i in range(500)], at(range(500), partition=len(name))
+        )
         c.close()
 
     threads = [threading.Thread(target=run, args=(name,)) for name in ("one", "two")]
@@ -133,9 +168,10 @@ def test_two_instances_racing_on_the_same_content_exactly_one_wins(redis_cluster
 def test_script_missing_on_the_nodes_is_loaded_again(client, key):
     dedup = Deduplicator(client, key, HOUR)
     fps = fingerprints(100, "noscript")
-    dedup.check(fps, [str(i) for i in range(100)])
+    dedup.check(fps, [str(i) for i in range(100)], at(range(100)))
     client.script_flush()  # as on a replica promoted after a failover
-    assert dedup.check(fps, [f"new-{i}" for i in range(100)]) == [str(i) for i in range(100)]
+    new = [f"new-{i}" for i in range(100)]
+    assert dedup.check(fps, new, at(range(100, 200))) == [str(i) for i in range(100)]
 
 
 def test_resharding_gives_errors_or_right_verdicts_never_wrong_ones(redis_cluster, client, key):
@@ -143,7 +179,7 @@ def test_resharding_gives_errors_or_right_verdicts_never_wrong_ones(redis_cluste
     dedup = Deduplicator(client, key, HOUR)
     fps = fingerprints(2000, "reshard")
     claimed = [f"first-{i}" for i in range(2000)]
-    dedup.check(fps, claimed)
+    dedup.check(fps, claimed, at(range(len(fps))))
     with redis.Redis(port=redis_cluster.port) as seed:
         table = seed.execute_command("CLUSTER NODES")
     source, target = [n["node_id"] for n in table.values() if n["slots"]][:2]
@@ -170,12 +206,14 @@ def test_resharding_gives_errors_or_right_verdicts_never_wrong_ones(redis_cluste
     answered = 0
     while reshard.poll() is None:
         try:
-            assert dedup.check(fps, [f"again-{i}" for i in range(2000)]) == claimed
+            again = [f"again-{i}" for i in range(2000)]
+            assert dedup.check(fps, again, at(range(2000, 4000))) == claimed
             answered += 1
         except redis.RedisError:
             time.sleep(0.05)
     assert reshard.returncode == 0, reshard.stderr.read() if reshard.stderr else ""
-    assert dedup.check(fps, [f"last-{i}" for i in range(2000)]) == claimed
+    last = [f"last-{i}" for i in range(2000)]
+    assert dedup.check(fps, last, at(range(4000, 6000))) == claimed
     assert answered > 0
 
 
@@ -187,14 +225,14 @@ def test_primary_failover_gives_errors_or_right_verdicts_never_wrong_ones(
     dedup = Deduplicator(client, key, HOUR)
     fps = fingerprints(1000, "failover")
     claimed = [f"first-{i}" for i in range(1000)]
-    dedup.check(fps, claimed)
+    dedup.check(fps, claimed, at(range(len(fps))))
     replica_client = nodes(redis_cluster, "slave")[0]
     replica_client.execute_command("CLUSTER FAILOVER")
     answered = 0
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            verdicts = dedup.check(fps, [f"again-{i}" for i in range(1000)])
+            verdicts = dedup.check(fps, [f"again-{i}" for i in range(1000)], at(range(1000, 2000)))
         except redis.RedisError:
             time.sleep(0.1)
             continue
@@ -224,7 +262,7 @@ def test_primary_killed_gives_errors_until_its_replica_takes_over_then_right_ver
     dedup = Deduplicator(client, key, HOUR)
     fps = fingerprints(1000, "kill")
     claimed = [f"first-{i}" for i in range(1000)]
-    dedup.check(fps, claimed)
+    dedup.check(fps, claimed, at(range(len(fps))))
     primaries = nodes(redis_cluster, "master")
     victim = primaries[0]
     deadline = time.monotonic() + 30
@@ -236,7 +274,7 @@ def test_primary_killed_gives_errors_until_its_replica_takes_over_then_right_ver
     deadline = time.monotonic() + 60
     while True:
         try:
-            verdicts = dedup.check(fps, [f"again-{i}" for i in range(1000)])
+            verdicts = dedup.check(fps, [f"again-{i}" for i in range(1000)], at(range(1000, 2000)))
             break
         except redis.RedisError:
             assert time.monotonic() < deadline, "the replica was not promoted within 60 s"

@@ -55,12 +55,17 @@ def claim_then(
     fps = [fingerprint(f"title {i}", f"body {i}") for i in range(200)]
     first = [f"first-{i}" for i in range(200)]
     with redis.Redis.from_url(svc.redis_url) as client:
-        assert Deduplicator(client, key, HOUR).check(fps, first) == [None] * 200
+        positions = [f"content.raw:0:{i}" for i in range(200)]
+        assert Deduplicator(client, key, HOUR).check(fps, first, positions) == [None] * 200
     time.sleep(FSYNC_WAIT)
     restart(svc)
     svc.up("redis")
     with redis.Redis.from_url(svc.redis_url) as client:
-        return Deduplicator(client, key, HOUR).check(fps, [f"new-{i}" for i in range(200)]), first
+        new, positions = (
+            [f"new-{i}" for i in range(200)],
+            [f"content.raw:0:{i}" for i in range(200, 400)],
+        )
+        return Deduplicator(client, key, HOUR).check(fps, new, positions), first
 
 
 def test_duplicates_are_still_caught_after_a_restart(persistent_redis):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from consumer.dedup import Deduplicator
+from consumer.dedup import Deduplicator, claim
 from consumer.redis_client import connect
 from tests.support.servers import free_ports
 
@@ -55,8 +55,8 @@ def test_sentinel_mode_reaches_the_primary_it_names(sentinel_url, services):
     client = connect(sentinel_url, "sentinel", timeout=2.0)
     key = f"test:{uuid.uuid4().hex[:10]}"
     dedup = Deduplicator(client, key, 3600)
-    dedup.check(["ab01", "cd02"], ["1", "2"])
-    assert dedup.check(["ab01"], ["3"]) == ["1"]
+    dedup.check(["ab01", "cd02"], ["1", "2"], ["t:0:0", "t:0:1"])
+    assert dedup.check(["ab01"], ["3"], ["t:0:2"]) == ["1"]
     with redis.Redis.from_url(services.redis_url) as direct:
-        assert direct.hget(dedup.shard_keys("ab")[0], "ab01") == b"1"
+        assert direct.hget(dedup.shard_keys("ab")[0], "ab01") == claim("1", "t:0:0")
     client.close()

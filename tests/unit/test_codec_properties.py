@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from consumer.codec import (
     DecodeError,
@@ -122,3 +123,41 @@ def test_an_event_with_fields_changed_or_missing_decodes_or_raises_a_decode_erro
     for name in missing:
         document.pop(name, None)
     _decodes_or_says_why(orjson.dumps(document))
+
+
+def _decoded_as_text(value: bytes) -> RawContentEvent | str:
+    """The reference `decode` checks against: the payload decoded to str first, then validated
+    (what it did before validating the bytes directly). The event, or the error code."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return "invalid_utf8"
+    try:
+        return RawContentEvent.model_validate_json(text)
+    except ValidationError as exc:
+        return "invalid_json" if exc.errors()[0]["type"] == "json_invalid" else "schema_validation"
+
+
+def _decoded(value: bytes) -> RawContentEvent | str:
+    try:
+        return decode(value, LIMIT)
+    except DecodeError as error:
+        return error.code
+
+
+# Valid events' bytes with a byte sequence spliced in: invalid UTF-8 (a lone continuation byte,
+# a truncated sequence, an encoded surrogate, an overlong form) inside strings or between tokens.
+_bad_utf8 = st.sampled_from([b"\x80", b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xc0\xaf"])
+
+
+@given(raw_events, _bad_utf8 | st.binary(max_size=3), st.floats(0, 1))
+def test_decoding_the_bytes_is_decoding_their_text(event: RawContentEvent, splice, where):
+    value = event.model_dump_json().encode()
+    at = int(where * len(value))
+    for candidate in (value, value[:at] + splice + value[at:]):
+        assert _decoded(candidate) == _decoded_as_text(candidate)
+
+
+@given(st.binary(max_size=300))
+def test_decoding_arbitrary_bytes_is_decoding_their_text(value: bytes):
+    assert _decoded(value) == _decoded_as_text(value)

@@ -155,6 +155,45 @@ def test_a_full_local_queue_waits_instead_of_dropping():
     assert len(producer.pending) == 1
 
 
+class FullOnce(Producer):
+    """A client whose local queue is full once, at the `at`-th record produced."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at, self.calls = at, 0
+
+    def produce(self, topic, value, key, *, on_delivery):
+        self.calls += 1
+        if self.calls == self.at:
+            raise BufferError
+        super().produce(topic, value, key, on_delivery=on_delivery)
+
+
+def test_a_full_local_queue_mid_batch_produces_every_output_once_in_order():
+    producer = FullOnce(at=2)
+    deliveries, stored = _deliveries(producer)
+    deliveries.send([Out(value=b"a"), Out(value=b"b"), Out(value=b"c")], {("in", 0): 3}, [0])
+    producer.deliver()
+    deliveries.service()
+    assert [m.value() for m in producer.delivered] == [b"a", b"b", b"c"]
+    assert [(tp.topic, tp.partition, tp.offset) for tp in stored] == [("in", 0, 3)]
+
+
+class Refusing(Producer):
+    """A client that refuses every record (e.g. a topic it cannot write to)."""
+
+    def produce(self, topic, value, key, *, on_delivery):
+        raise KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))
+
+
+def test_a_record_the_client_refuses_stops_the_service_without_storing():
+    deliveries, stored = _deliveries(Refusing())
+    with pytest.raises(FatalError, match="cannot produce"):
+        deliveries.send([Out()], {("in", 0): 1}, [0])
+    deliveries.service()
+    assert stored == []
+
+
 def test_drain_waits_for_in_flight_outputs_and_stores_their_offsets():
     producer = Producer()
     deliveries, stored = _deliveries(producer)

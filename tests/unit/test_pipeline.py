@@ -3,6 +3,7 @@ import json
 from collections.abc import Sequence
 
 import pytest
+import redis
 
 from consumer.metrics import Metrics
 from consumer.pipeline import Pipeline
@@ -17,15 +18,19 @@ class MemoryDedup:
     """The Redis script's semantics in memory; test_dedup_redis.py runs the real script."""
 
     def __init__(self):
-        self.seen: dict[str, str] = {}
+        self.seen: dict[str, tuple[str, str]] = {}
         self.calls = 0
+        self.positions: list[str] = []
 
-    def check(self, fingerprints: Sequence[str], ids: Sequence[str]) -> list[str | None]:
+    def check(
+        self, fingerprints: Sequence[str], ids: Sequence[str], positions: Sequence[str]
+    ) -> list[str | None]:
         self.calls += 1
+        self.positions.extend(positions)
         out = []
-        for fp, event_id in zip(fingerprints, ids, strict=True):
-            prev = self.seen.setdefault(fp, event_id)
-            out.append(None if prev == event_id else prev)
+        for fp, event_id, position in zip(fingerprints, ids, positions, strict=True):
+            prev = self.seen.setdefault(fp, (event_id, position))
+            out.append(None if prev == (event_id, position) else prev[0])
         return out
 
 
@@ -109,6 +114,20 @@ def test_redelivered_event_is_processed_again_not_duplicate(pipeline):
     assert again.topic == T.tagged
 
 
+def test_same_event_resent_as_a_new_record_goes_to_duplicates_as_a_duplicate_of_itself(pipeline):
+    p, _ = pipeline
+    p.process([FakeRecord(_event(1), offset=0)])
+    [resent] = p.process([FakeRecord(_event(1), offset=1)])
+    assert resent.topic == T.duplicate
+    assert DuplicateEvent.model_validate_json(resent.value).duplicate_of == "1"
+
+
+def test_dedup_is_given_each_valid_events_topic_partition_and_offset(pipeline):
+    p, dedup = pipeline
+    p.process([FakeRecord(_event(1), 7, 2), FakeRecord(b"junk", 8, 2), FakeRecord(_event(2), 9, 3)])
+    assert dedup.positions == [f"{T.input}:2:7", f"{T.input}:3:9"]
+
+
 def test_garbage_goes_to_dead_letter(pipeline):
     p, _ = pipeline
     [out] = p.process([FakeRecord(b"\xff\xfe", offset=9)])
@@ -157,7 +176,7 @@ def test_an_event_that_breaks_batch_normalisation_alone_is_dead_lettered(pipelin
     assert json.loads(outs[0].value)["error"]["code"] == "processing_error"
 
 
-def test_a_batch_is_classified_in_one_model_call_without_its_duplicates(pipeline, monkeypatch):
+def test_a_batch_is_classified_in_one_model_call_while_redis_checks_it(pipeline, monkeypatch):
     p, _ = pipeline
     real, calls = p._predict, []
 
@@ -169,8 +188,42 @@ def test_a_batch_is_classified_in_one_model_call_without_its_duplicates(pipeline
     records = [FakeRecord(_event(i, f"Object detection part {i}"), i) for i in range(5)]
     records.append(FakeRecord(_event(9, "OBJECT detection, part 0!"), 5))
     outs = p.process(records)
-    assert calls == [5]
+    assert calls == [6]  # the duplicate too: its verdict is not known yet when the model answers
     assert [o.outcome for o in outs].count("duplicate") == 1
+
+
+class Recorder:
+    """A `BatchObserver` that keeps what it is shown."""
+
+    def __init__(self):
+        self.pairs: list[tuple[str, str]] = []
+
+    def observe(self, pairs, predictions, threshold):
+        assert len(pairs) == len(predictions)
+        self.pairs.extend(pairs)
+
+
+def test_observers_are_shown_only_the_fresh_events_of_a_batch(stub_artifact):
+    recorder = Recorder()
+    p = Pipeline(stub_artifact, MemoryDedup(), T, Metrics(), 100_000, observers=[recorder])
+    first = FakeRecord(_event(1, "Object detection part one"), 0)
+    again = FakeRecord(_event(2, "OBJECT detection: part one!"), 1)
+    other = FakeRecord(_event(3, "Object detection part two"), 2)
+    p.process([first, again, other])
+    assert recorder.pairs == [
+        ("object detection part one", "boxes in images"),
+        ("object detection part two", "boxes in images"),
+    ]
+
+
+def test_a_redis_failure_produces_nothing_though_the_model_has_answered(stub_artifact):
+    class Down:
+        def check(self, fingerprints, ids, positions):
+            raise redis.ConnectionError("down")
+
+    p = Pipeline(stub_artifact, Down(), T, Metrics(), 100_000)
+    with pytest.raises(redis.ConnectionError):
+        p.process([FakeRecord(_event(1), 0)])
 
 
 def test_every_classified_event_is_one_classification_time_observation(stub_artifact):

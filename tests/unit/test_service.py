@@ -112,7 +112,7 @@ class SwitchableDedup:
     def __init__(self):
         self.down = False
 
-    def check(self, fingerprints, ids):
+    def check(self, fingerprints, ids, positions):
         if self.down:
             raise redis.ConnectionError("redis is down")
         return [None] * len(fingerprints)
@@ -292,9 +292,9 @@ def test_a_model_handed_over_during_a_batch_waits_for_the_batch_to_finish(stub_a
     parts = ModelSwaps(stub_artifact)
     check = parts.dedup.check
 
-    def check_and_hand_over(fingerprints, ids):  # the watcher thread delivers mid-batch
+    def check_and_hand_over(fingerprints, ids, positions):  # the watcher delivers mid-batch
         parts.mailbox.put(versioned(stub_artifact, "v2"))
-        return check(fingerprints, ids)
+        return check(fingerprints, ids, positions)
 
     parts.dedup.check = check_and_hand_over
     parts.consumer.queue = [Message(i) for i in range(10)]

@@ -232,7 +232,9 @@ def test_a_share_outside_zero_to_one_is_refused():
 
 
 class NoDuplicates:
-    def check(self, fingerprints: Sequence[str], ids: Sequence[str]) -> list[str | None]:
+    def check(
+        self, fingerprints: Sequence[str], ids: Sequence[str], positions: Sequence[str]
+    ) -> list[str | None]:
         return [None] * len(fingerprints)
 
 

@@ -1,0 +1,105 @@
+"""The service tells a replay from a re-send (real Kafka, real Redis, `python -m consumer`).
+
+A replay is the same input record read again (after a crash before the offset commit, a
+rebalance, an aborted transaction, or an operator rewinding the group): it is processed again.
+A re-send is the same event published again upstream, a new record at a new offset: it is a
+duplicate of itself.
+"""
+
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from schemas.events import DuplicateEvent
+from schemas.topics import Topics
+from tests.support.harness import (
+    ServiceProcess,
+    committed,
+    end_offsets,
+    produce,
+    read_outputs,
+    unique_topics,
+    wait_for,
+)
+from tests.support.records import event
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def topics(services) -> Topics:
+    return unique_topics(3, services.bootstrap)
+
+
+@pytest.fixture
+def service_factory(services, model_dir, topics, tmp_path) -> Iterator:
+    started: list[ServiceProcess] = []
+
+    def make(group: str | None = None) -> ServiceProcess:
+        svc = ServiceProcess(
+            bootstrap=services.bootstrap,
+            redis_url=services.redis_url,
+            model_dir=model_dir,
+            topics=topics,
+            log_path=tmp_path / f"service-{len(started)}.log",
+            group=group,
+        )
+        started.append(svc)
+        return svc
+
+    yield make
+    for svc in started:
+        svc.stop_quietly()
+
+
+def rewind_to_start(bootstrap: str, group: str, topic: str, partitions: int) -> None:
+    """What `kafka-consumer-groups --reset-offsets --to-earliest` does (the group is empty)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    request = ConsumerGroupTopicPartitions(
+        group, [TopicPartition(topic, p, 0) for p in range(partitions)]
+    )
+    [future] = admin.alter_consumer_group_offsets([request]).values()
+    future.result(timeout=30)
+
+
+def classified_ids(out, topics: Topics) -> list[str]:
+    return sorted(str(r["id"]) for r in out.json(topics.tagged) + out.json(topics.review))
+
+
+def test_the_same_event_resent_as_a_new_record_is_a_duplicate_of_itself(
+    services, topics, service_factory
+):
+    value = event("resent-1", "Object detection with YOLO", "bounding boxes in images")
+    produce(services.bootstrap, topics.input, [value], keys=[b"k"])
+    svc = service_factory().start()
+    assert read_outputs(services.bootstrap, topics, expected=1).total() == 1
+    produce(services.bootstrap, topics.input, [value], keys=[b"k"])  # same id, same content
+    out = read_outputs(services.bootstrap, topics, expected=2)
+    assert classified_ids(out, topics) == ["resent-1"]
+    [duplicate] = [DuplicateEvent.model_validate(r) for r in out.json(topics.duplicate)]
+    assert (str(duplicate.id), str(duplicate.duplicate_of)) == ("resent-1", "resent-1")
+    assert svc.terminate() == 0
+
+
+def test_records_read_again_after_a_rewind_are_processed_again_not_duplicates(
+    services, topics, service_factory
+):
+    values = [event(f"r-{i}", f"replayed title {i}", "computer vision images") for i in range(60)]
+    produce(services.bootstrap, topics.input, values)
+    first = service_factory().start()
+    assert read_outputs(services.bootstrap, topics, expected=60).total() == 60
+    assert first.terminate() == 0
+    ends = end_offsets(services.bootstrap, topics.input)
+    assert committed(services.bootstrap, first.group, topics.input) == ends
+
+    rewind_to_start(services.bootstrap, first.group, topics.input, partitions=len(ends))
+    again = service_factory(group=first.group).start()  # same group, same dedup store
+    out = read_outputs(services.bootstrap, topics, expected=120)
+    assert classified_ids(out, topics) == sorted([f"r-{i}" for i in range(60)] * 2)
+    assert out.by_topic[topics.duplicate] == []
+    assert wait_for(
+        lambda: committed(services.bootstrap, again.group, topics.input) == ends, timeout=30
+    )
+    assert again.terminate() == 0

@@ -1,0 +1,152 @@
+"""The batch encoders (`ClassifiedEncoder`, `DuplicateEncoder`) and `checked_predictions` against
+the validated path: the same bytes for every valid input, records that validate against their
+schema, and no answer outside the schema (a tag that is not approved above all) ever encoded."""
+
+import math
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from consumer.codec import (
+    ClassifiedEncoder,
+    DuplicateEncoder,
+    checked_predictions,
+    encode_classified,
+    encode_duplicate,
+)
+from schemas.events import ClassifiedEvent, DuplicateEvent, RawContentEvent
+from schemas.tags import APPROVED_TAGS
+from tests.support.strategies import datetimes, event_ids, probabilities, raw_events, tags
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+routes = st.sampled_from(["tagged", "review"])
+answers = st.builds(
+    lambda tag, confidence, probs: (tag, confidence, probs),
+    tags,
+    probabilities,
+    st.dictionaries(tags, probabilities),
+)
+# What a model may answer besides: a tag outside the approved set, numbers outside [0, 1].
+out_of_range = st.floats(allow_nan=True) | st.floats(min_value=1.0, exclude_min=True)
+bad_answers = st.one_of(
+    st.tuples(st.text().filter(lambda t: t not in APPROVED_TAGS), probabilities, st.just({})),
+    st.tuples(tags, out_of_range.filter(lambda x: not 0.0 <= x <= 1.0), st.just({})),
+    st.tuples(tags, probabilities, st.dictionaries(st.text(), probabilities, min_size=1)).filter(
+        lambda a: not set(a[2]) <= set(APPROVED_TAGS)
+    ),
+    st.tuples(tags, probabilities, st.dictionaries(tags, st.floats(-2.0, -0.001), min_size=1)),
+)
+
+
+@given(
+    raw_events,
+    answers,
+    routes,
+    probabilities,
+    st.text(max_size=16),
+    datetimes,
+    datetimes,
+)
+def test_a_classified_record_is_the_validated_paths_bytes_and_validates(
+    event: RawContentEvent,
+    answer: tuple[str, float, dict[str, float]],
+    route: str,
+    threshold: float,
+    version: str,
+    consumed_at: datetime,
+    classified_at: datetime,
+):
+    [checked] = checked_predictions([answer])
+    assert not isinstance(checked, Exception)
+    tag, confidence, probs = checked
+    fast = ClassifiedEncoder(
+        threshold=threshold,
+        model_version=version,
+        consumed_at=consumed_at,
+        classified_at=classified_at,
+    )(event, tag, confidence, probs, route)
+    slow = encode_classified(
+        event,
+        tag=tag,
+        confidence=confidence,
+        probabilities=probs,
+        route=route,
+        threshold=threshold,
+        model_version=version,
+        consumed_at=consumed_at,
+        classified_at=classified_at,
+    )
+    assert fast == slow
+    assert ClassifiedEvent.model_validate_json(fast).tag == tag
+
+
+@given(raw_events, event_ids, st.text(max_size=40), datetimes)
+def test_a_duplicate_record_is_the_validated_paths_bytes_and_validates(
+    event: RawContentEvent, first_id: str | int, fingerprint: str, consumed_at: datetime
+):
+    fast = DuplicateEncoder(consumed_at=consumed_at)(event, first_id, fingerprint)
+    slow = encode_duplicate(
+        event, duplicate_of=first_id, fingerprint=fingerprint, consumed_at=consumed_at
+    )
+    assert fast == slow
+    assert DuplicateEvent.model_validate_json(fast).duplicate_of == first_id
+
+
+@given(st.lists(answers, max_size=5))
+def test_answers_within_the_schema_pass_the_check_unchanged(batch):
+    assert checked_predictions(batch) == batch
+
+
+@given(st.lists(answers, max_size=4), bad_answers, st.lists(answers, max_size=4))
+def test_an_answer_outside_the_schema_is_replaced_by_its_error_and_only_it(before, bad, after):
+    checked = checked_predictions([*before, bad, *after])
+    assert checked[: len(before)] == before and checked[len(before) + 1 :] == after
+    assert isinstance(checked[len(before)], ValidationError)
+
+
+def test_a_tag_outside_the_approved_set_is_never_encoded():
+    [checked] = checked_predictions([("cooking", 0.9, {"cooking": 0.9})])
+    assert isinstance(checked, ValidationError)
+
+
+def test_a_not_a_number_probability_is_rejected():
+    [checked] = checked_predictions([("mlops", 0.5, {"mlops": math.nan})])
+    assert isinstance(checked, ValidationError)
+
+
+def test_an_exception_in_place_of_an_answer_stays():
+    failure = RuntimeError("model failed on this event")
+    assert checked_predictions([failure, ("mlops", 0.5, {})]) == [failure, ("mlops", 0.5, {})]
+
+
+def test_an_integer_confidence_is_written_as_the_validated_path_writes_it():
+    [checked] = checked_predictions([("mlops", 1, {"mlops": 1})])
+    assert checked == ("mlops", 1.0, {"mlops": 1.0})
+    assert isinstance(checked, tuple) and isinstance(checked[1], float)
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, math.nan])
+def test_a_batch_with_a_threshold_outside_zero_to_one_cannot_be_encoded(threshold):
+    with pytest.raises(ValidationError):
+        ClassifiedEncoder(
+            threshold=threshold, model_version="v1", consumed_at=NOW, classified_at=NOW
+        )
+
+
+def test_an_unknown_route_is_never_encoded():
+    event = RawContentEvent(id=1, title="t", description="", created_on=NOW)
+    encode = ClassifiedEncoder(
+        threshold=0.5, model_version="v1", consumed_at=NOW, classified_at=NOW
+    )
+    with pytest.raises(ValueError, match="route"):
+        encode(event, "mlops", 0.5, {}, "elsewhere")
+
+
+@pytest.mark.parametrize("first_id", ["", "x" * 129, 2**63])
+def test_a_first_id_outside_the_schema_is_never_encoded(first_id):
+    event = RawContentEvent(id=1, title="t", description="", created_on=NOW)
+    with pytest.raises(ValidationError):
+        DuplicateEncoder(consumed_at=NOW)(event, first_id, "f" * 32)
