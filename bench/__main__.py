@@ -4,7 +4,8 @@ Steps (all by default; `--steps` picks some): stages (per-stage costs in process
 bytes per million dedup fingerprints), drain (service vs passthrough draining a preloaded topic),
 peer (the same job in Quix Streams draining the same topic, from a venv of its own; `--no-peer` or
 BENCH_PEER=0 leaves it out, and it is skipped, not failed, when that venv cannot be built), scale
-(1 vs 2 service processes), latency (open-loop rates, broker-timestamp latency).
+(1, 2 and 3 service processes in one group, efficiency per core), latency (open-loop rates,
+broker-timestamp latency).
 
 Environment: KAFKA_BOOTSTRAP_SERVERS (localhost:9092), REDIS_URL (redis://localhost:6379/0),
 MODEL_DIR (artifacts/model; trained if missing), DATASET_LOC (../shared/data/dataset.csv),
@@ -221,13 +222,18 @@ def step_peer(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
         infra.delete_topics(cfg.bootstrap, topics)
 
 
+SCALE_PROCESSES = (1, 2, 3)
+
+
 def step_scale(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
+    """1 → 2 → 3 service processes in one group, alternated per round; reported as efficiency
+    per core (`report.scale_summary`), since this machine's cores bound the scaling."""
     import orjson
 
     events = ctx["events"][: cfg.scale_events]
-    runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in SCALE_PROCESSES}
     for _ in range(cfg.rounds):
-        for workers in (1, 2):
+        for workers in SCALE_PROCESSES:
             tag = f"s{workers}-"
             values = [orjson.dumps(dict(e, id=f"{tag}{i}")) for i, e in enumerate(events)]
             keys = [f"{tag}{i}".encode() for i in range(len(events))]
@@ -241,17 +247,14 @@ def step_scale(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
                     log_dir=ctx["log_dir"],
                 )
             )
-    one, two = _median([r["eps"] for r in runs[1]]), _median([r["eps"] for r in runs[2]])
     rep["scale"] = {
         "events": cfg.scale_events,
         "rounds": cfg.rounds,
-        "one_eps": round(one, 1),
-        "two_eps": round(two, 1),
-        "ratio": round(ratio(two, one) or 0.0, 4),
-        "one_eps_per_round": [round(r["eps"], 1) for r in runs[1]],
-        "two_eps_per_round": [round(r["eps"], 1) for r in runs[2]],
+        "partitions": cfg.partitions,
+        **report.scale_summary(runs, os.cpu_count()),
         "timing": " ".join((drain.run_scale.__doc__ or "").split()),
-        "runs": runs[1] + runs[2],
+        "efficiency": " ".join((report.efficiency.__doc__ or "").split()),
+        "runs": [r for n in SCALE_PROCESSES for r in runs[n]],
     }
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.report import fmt, markdown
+from bench.report import fmt, markdown, scale_eps
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
@@ -60,9 +60,33 @@ def peer_line(report: dict[str, Any]) -> str | None:
     return " ".join(part for part in (line, peer.get("job"), peer.get("timing")) if part)
 
 
+def scale_line(report: dict[str, Any]) -> str | None:
+    """What the scale table measures and how to read its efficiency column."""
+    scale: dict[str, Any] = report.get("scale") or {}
+    pairs = scale_eps(scale)
+    if not pairs:
+        return None
+    cores = scale.get("cores") or (report.get("machine") or {}).get("cores")
+    counts = ", ".join(str(n) for n, _ in pairs)
+    line = (
+        f"Scale: {counts} service processes in one consumer group"
+        + (f" on {scale['partitions']} partitions" if scale.get("partitions") else "")
+        + (f", on {cores} cores" if cores else "")
+        + "; efficiency per core = eps(n) / (eps(1) × min(n, cores)), so 1.0 is perfect scaling "
+        "up to the core count, and processes beyond it share cores (with the producer and the "
+        "broker, on one machine) rather than add any."
+    )
+    return " ".join(part for part in (line, scale.get("timing")) if part)
+
+
 def render(report: dict[str, Any], source: str | None = None) -> str:
     """The Markdown block for one report: a line about the run, then its tables."""
-    blocks = [_run_line(report, source), markdown(report), peer_line(report) or ""]
+    blocks = [
+        _run_line(report, source),
+        markdown(report),
+        peer_line(report) or "",
+        scale_line(report) or "",
+    ]
     new_tokens = (report.get("stages_meta") or {}).get("predict_new_tokens_us")
     if isinstance(new_tokens, dict) and "cold" in new_tokens and "warm" in new_tokens:
         blocks.append(

@@ -8,6 +8,7 @@ so eps = (events − outputs at start) / window. Afterwards the run waits until 
 offsets equal the input's end offsets (auto-commit every 1 s) and reports that time separately.
 """
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,16 +131,19 @@ def run_scale(
     log_dir: Path,
     timeout: float = 600.0,
 ) -> dict[str, Any]:
-    """`workers` service processes (`--workers N`) in one group on a fresh, empty input topic: once
-    every worker holds partitions (the group is stable), the events are produced as fast as
-    possible; eps = events / (first produce → last output appended). Producing pre-serialised
-    records is several times faster than the service consumes, so the group is the bottleneck."""
+    """`workers` service processes (`--workers N`: a supervisor and N worker processes, as many
+    instances would run) in one group on a fresh, empty input topic: once every worker holds
+    partitions (the group is stable), the events are produced as fast as possible; eps = events /
+    (first produce → last output appended). Producing pre-serialised records is several times
+    faster than the service consumes, so the group is the bottleneck. The machine's load average
+    just before is recorded: the cores are shared with whatever else runs (the producer too)."""
     prefix = f"bench-scale{workers}-{infra.run_id()}"
     topics = infra.make_topics(stack.bootstrap, prefix, partitions)
     port = infra.free_port(workers)
     env = infra.service_env(stack, topics, prefix, port)
     offsets = infra.Offsets(stack.bootstrap)
     ports = [port + i for i in range(workers)]
+    load_before = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     spawned_at = time.monotonic()
     proc = infra.spawn(f"scale-{workers}", infra.service_argv(workers), env, log_dir)
     try:
@@ -167,5 +171,6 @@ def run_scale(
         "produce_seconds": produce_seconds,
         "startup_seconds": t_stable - spawned_at,
         "partitions_per_worker": counts,
+        "loadavg_before": load_before,
         "log": str(proc.log_path),
     }

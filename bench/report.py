@@ -4,9 +4,12 @@ import json
 import math
 import os
 import platform
+import statistics
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from bench.stats import ratio
 
 LIBRARIES = (
     "confluent-kafka",
@@ -29,6 +32,64 @@ TARGETS = (
     ("pipeline per event p50", ("stages_us", "pipeline", "p50"), "<=", 20.0, "µs"),
     ("e2e p99 at 5k ev/s", ("latency_ms", 5000, "p99"), "<=", 10.0, "ms"),
 )
+
+
+# The scale step's process counts and their report keys (`<word>_eps`, `<word>_eps_per_round`);
+# "one" and "two" are what reports have always had, so older reports still render.
+SCALE_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+
+
+def scale_eps(scale: dict[str, Any]) -> list[tuple[int, float]]:
+    """(processes, events/s) per process count of a report's scale section, in order: from
+    `eps_by_processes` when present, else from the `<word>_eps` keys (reports before it)."""
+    by_n = scale.get("eps_by_processes")
+    if isinstance(by_n, dict):
+        pairs = [(int(n), float(eps)) for n, eps in by_n.items() if eps is not None]
+    else:
+        pairs = [
+            (n, float(scale[f"{word}_eps"]))
+            for n, word in SCALE_WORDS.items()
+            if scale.get(f"{word}_eps") is not None
+        ]
+    return sorted(pairs)
+
+
+def efficiency(eps: list[tuple[int, float]], cores: int | None) -> list[float | None]:
+    """Efficiency per core of each (processes, events/s): eps(n) / (eps(1) × min(n, cores)).
+
+    Scaling is bounded by the cores, not by the processes: past the core count, processes share
+    cores, so a perfect group of n processes on c cores reaches min(n, c) × eps(1), which is 1.0
+    here. None without a 1-process run or the core count."""
+    one = dict(eps).get(1)
+    if not one or not cores:
+        return [None for _ in eps]
+    return [round(e / (one * min(n, cores)), 4) for n, e in eps]
+
+
+def scale_summary(runs: dict[int, list[dict[str, Any]]], cores: int | None) -> dict[str, Any]:
+    """The scale section's figures from its runs (per process count, one result per round):
+    median events/s per count, speed-ups over one process and efficiency per core, under both
+    the per-count keys and the `<word>_eps` / `ratio` (2 / 1) keys older readers use."""
+    medians = {n: statistics.median(r["eps"] for r in rs) for n, rs in sorted(runs.items()) if rs}
+    pairs = sorted(medians.items())
+    one = medians.get(1)
+    out: dict[str, Any] = {
+        "processes": [n for n, _ in pairs],
+        "cores": cores,
+        "eps_by_processes": {str(n): round(e, 1) for n, e in pairs},
+        "speedup": {str(n): round(ratio(e, one) or 0.0, 4) for n, e in pairs if one},
+        "efficiency_per_core": {
+            str(n): eff for (n, _), eff in zip(pairs, efficiency(pairs, cores), strict=True)
+        },
+    }
+    for n, e in pairs:
+        word = SCALE_WORDS.get(n)
+        if word:
+            out[f"{word}_eps"] = round(e, 1)
+            out[f"{word}_eps_per_round"] = [round(r["eps"], 1) for r in runs[n]]
+    if one and 2 in medians:
+        out["ratio"] = round(ratio(medians[2], one) or 0.0, 4)
+    return out
 
 
 def cpu_model() -> str:
@@ -173,12 +234,6 @@ def markdown(report: dict[str, Any]) -> str:
             ["peer: Quix Streams (1 process)", peer.get("peer_eps")],
             ["drain: ours / Quix Streams", peer.get("ours_over_quix")],
         ]
-    if scale:
-        rows += [
-            ["scale: 1 process", scale.get("one_eps")],
-            ["scale: 2 processes", scale.get("two_eps")],
-            ["scale: 2 / 1", scale.get("ratio")],
-        ]
     if "dedup_memory_bytes_per_million" in report:
         mb = report["dedup_memory_bytes_per_million"] / 1024**2
         rows.append(["dedup memory per 1M fingerprints (MiB)", mb])
@@ -186,6 +241,20 @@ def markdown(report: dict[str, Any]) -> str:
         parts.append(table(["throughput", "events/s (or ratio)"], rows, digits=2))
     if peer.get("skipped"):
         parts.append(f"Peer (Quix Streams) skipped: {peer['skipped']}")
+    pairs = scale_eps(scale)
+    if pairs:
+        cores = scale.get("cores") or (report.get("machine") or {}).get("cores")
+        one = dict(pairs).get(1)
+        parts.append(
+            table(
+                ["scale: processes", "events/s", "n / 1", "cores used", "efficiency per core"],
+                [
+                    [n, eps, ratio(eps, one) if one else None, min(n, cores) if cores else None, e]
+                    for (n, eps), e in zip(pairs, efficiency(pairs, cores), strict=True)
+                ],
+                digits=2,
+            )
+        )
     latency = report.get("latency_ms") or []
     if latency:
         parts.append(

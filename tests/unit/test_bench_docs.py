@@ -43,6 +43,18 @@ def test_render_makes_markdown_tables_from_the_report():
             assert line.endswith("|")
 
 
+def test_render_explains_the_scale_table_s_efficiency_per_core():
+    scale = {"eps_by_processes": {"1": 10_000.0, "2": 18_000.0, "3": 19_000.0}, "cores": 2}
+    text = render({**REPORT, "scale": {**scale, "partitions": 6, "timing": "How it is timed."}})
+    assert "Scale: 1, 2, 3 service processes in one consumer group on 6 partitions" in text
+    assert "eps(n) / (eps(1) × min(n, cores))" in text and "How it is timed." in text
+    assert "| scale: processes" in text
+
+
+def test_render_has_no_scale_line_without_a_scale_run():
+    assert "Scale:" not in render(REPORT)
+
+
 def test_render_names_failed_steps():
     text = render({**REPORT, "errors": {"drain": "BenchError: service died"}})
     assert "drain: BenchError: service died" in text
