@@ -1,0 +1,126 @@
+"""The topics read back after a run: a fresh `read_committed` reader, every partition from the
+start to its end offset, and the group's committed offsets."""
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, Message, TopicPartition
+
+from chaos.checker import InputRecord, OutputRecord, Route
+from inference.text import fingerprint
+from schemas.topics import Topics
+
+
+def _client(bootstrap: str, group: str | None = None) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group or f"chaos-reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+    )
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """Each partition's end offset (its high watermark)."""
+    consumer = _client(bootstrap)
+    try:
+        meta = consumer.list_topics(topic, timeout=15).topics[topic]
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1]
+            for p in meta.partitions
+        }
+    finally:
+        consumer.close()
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offset per partition; a partition never committed is left out."""
+    consumer = _client(bootstrap, group)
+    try:
+        meta = consumer.list_topics(topic, timeout=15).topics[topic]
+        tps = [TopicPartition(topic, p) for p in meta.partitions]
+        return {
+            tp.partition: tp.offset for tp in consumer.committed(tps, timeout=15) if tp.offset >= 0
+        }
+    finally:
+        consumer.close()
+
+
+def read_all(bootstrap: str, topics: list[str], timeout: float = 120.0) -> Iterator[Message]:
+    """Every record of `topics`, each partition from the start to the end offset it had when the
+    read began (control records of transactions are skipped by the client, so positions are
+    compared, not counts). Raises TimeoutError if a partition is not read to its end."""
+    ends: dict[tuple[str, int], int] = {}
+    for topic in topics:
+        ends.update({(topic, p): end for p, end in end_offsets(bootstrap, topic).items()})
+    consumer = _client(bootstrap)
+    todo = {tp for tp, end in ends.items() if end > 0}
+    consumer.assign([TopicPartition(t, p, 0) for t, p in todo])
+    deadline = time.monotonic() + timeout
+    try:
+        while todo:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not read to the end within {timeout}s: {sorted(todo)}")
+            for msg in consumer.consume(1000, 0.5):
+                if msg.error() is None:
+                    yield msg
+            positions = consumer.position([TopicPartition(t, p) for t, p in todo])
+            todo = {
+                (tp.topic, tp.partition)
+                for tp in positions
+                if tp.offset < ends[(tp.topic, tp.partition)]
+            }
+    finally:
+        consumer.close()
+
+
+def _json(value: bytes | None) -> dict[str, Any]:
+    try:
+        parsed = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _id(event: dict[str, Any]) -> str | None:
+    value = event.get("id")
+    return None if value is None else str(value)
+
+
+def read_run(
+    bootstrap: str, topics: Topics, timeout: float = 120.0
+) -> tuple[list[InputRecord], list[OutputRecord]]:
+    """The input and every output topic, as the checker takes them."""
+    routes: dict[str, Route] = {
+        topics.tagged: "tagged",
+        topics.review: "review",
+        topics.duplicate: "duplicate",
+        topics.dead_letter: "dead_letter",
+    }
+    inputs: list[InputRecord] = []
+    outputs: list[OutputRecord] = []
+    for msg in read_all(bootstrap, [topics.input, *routes], timeout):
+        partition, offset = msg.partition(), msg.offset()
+        assert partition is not None and offset is not None
+        event = _json(msg.value())
+        if msg.topic() == topics.input:
+            title, description = event.get("title"), event.get("description")
+            content = (
+                fingerprint(title, description or "", event.get("url"))
+                if isinstance(title, str)
+                else None
+            )
+            inputs.append(InputRecord(partition, offset, _id(event), content))
+            continue
+        route = routes[str(msg.topic())]
+        if route == "dead_letter":
+            # The raw value's id, when it was readable JSON.
+            event = _json((event.get("raw_value_text") or "").encode())
+        outputs.append(OutputRecord(route, partition, offset, _id(event)))
+    return inputs, outputs
