@@ -14,12 +14,14 @@ def run(redis_url: str, key: str, count: int, batch: int = 1000) -> dict[str, An
     """Inserts `count` distinct fingerprints (blake2b-128 hex, as `fingerprint_normalised` makes)
     with ids like the load generator's ("evt-<n>") at positions "content.raw:<partition>:<offset>"
     into a fresh bucket; reports the INFO used_memory delta and MEMORY USAGE of the bucket hash,
-    both scaled to one million."""
+    both scaled to one million, and the server's time in the dedup script per fingerprint (INFO
+    commandstats), which sizes Redis for a rate (docs/operations.md, capacity model)."""
     client = redis.Redis.from_url(redis_url)
     dedup = Deduplicator(client, key, Settings().dedup_retention_seconds)
     current, previous = dedup.keys()
     client.delete(current, previous)
     before = int(client.info("memory")["used_memory"])
+    script_usec_before = _script_usec(client)
     started = time.perf_counter()
     id_chars = 0
     try:
@@ -34,6 +36,7 @@ def run(redis_url: str, key: str, count: int, batch: int = 1000) -> dict[str, An
                 raise RuntimeError("fresh fingerprints reported as duplicates")
         seconds = time.perf_counter() - started
         after = int(client.info("memory")["used_memory"])
+        script_usec = _script_usec(client) - script_usec_before
         usage = int(client.memory_usage(current, samples=0) or 0)
         entries = int(client.hlen(current))
         encoding = client.object("encoding", current)
@@ -53,4 +56,11 @@ def run(redis_url: str, key: str, count: int, batch: int = 1000) -> dict[str, An
         "bytes_per_fingerprint": round(usage / count, 1),
         "insert_seconds": round(seconds, 3),
         "inserts_per_second": round(count / seconds),
+        "server_us_per_fingerprint": round(script_usec / count, 2),
     }
+
+
+def _script_usec(client: redis.Redis) -> int:
+    """Microseconds the server has spent in script calls (EVALSHA and EVAL) since its start."""
+    stats = client.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{c}", {}).get("usec", 0)) for c in ("evalsha", "eval"))

@@ -237,6 +237,9 @@ def markdown(report: dict[str, Any]) -> str:
     if "dedup_memory_bytes_per_million" in report:
         mb = report["dedup_memory_bytes_per_million"] / 1024**2
         rows.append(["dedup memory per 1M fingerprints (MiB)", mb])
+    server_us = report.get("dedup_memory", {}).get("server_us_per_fingerprint")
+    if server_us is not None:
+        rows.append(["dedup Redis server time per fingerprint (µs)", server_us])
     if rows:
         parts.append(table(["throughput", "events/s (or ratio)"], rows, digits=2))
     if peer.get("skipped"):

@@ -58,7 +58,8 @@ class ClassifiedEvent(_Content):
 
 
 class DuplicateEvent(_Content):
-    """An event whose normalised content was already seen under another id within the retention."""
+    """An event whose normalised content was already seen within the retention: under another id,
+    or under the same id in another input record (a re-send)."""
 
     duplicate_of: EventId
     fingerprint: str

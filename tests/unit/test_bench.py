@@ -145,3 +145,9 @@ def test_markdown_renders_an_old_report_s_scale_with_the_machine_s_cores():
 
 def test_markdown_leaves_out_a_scale_section_without_runs():
     assert "scale: processes" not in markdown({"scale": {"events": 100}})
+
+
+def test_markdown_shows_the_redis_server_time_per_fingerprint():
+    text = markdown({"dedup_memory": {"server_us_per_fingerprint": 2.87}})
+    [row] = [line for line in text.splitlines() if "server time per fingerprint" in line]
+    assert "2.87" in row
