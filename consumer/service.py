@@ -193,7 +193,10 @@ class Service:
         messages = consume_batch(
             self._consumer, self._batch_size, self._poll_timeout, self._current_generation
         )
-        self.sink.service()
+        if self.transactions is None:
+            self.deliveries.service()
+        else:  # an empty poll: caught up, so what is open is committed now
+            self.transactions.service(caught_up=not messages)
         if not messages:
             return
         records: list[Message] = []
@@ -226,12 +229,12 @@ class Service:
         try:
             outputs = self._pipeline.process(records)
         except redis.RedisError as exc:
-            # Exactly-once: what is open holds verdicts only; commit it rather than hold it open
-            # through the outage. Aborted instead, it rewound past these records: hold none.
-            if self.transactions is not None and not self.transactions.commit():
-                records = []
             self.outage.failed(records, exc)
             self._consumer.pause(self._consumer.assignment())
+            if self.transactions is not None:
+                # What is open holds verdicts only: committed now, not held open through the
+                # outage. If it aborts instead, the rewind also drops and re-reads these records.
+                self.transactions.commit()
             return
         if self.outage.active:
             self._resume()

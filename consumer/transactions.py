@@ -245,11 +245,11 @@ class Transactions:
     def _due(self) -> bool:
         return self._open is not None and self._clock() - self._open.began >= self._commit_interval
 
-    def service(self) -> None:
-        """Between batches: serve the producer's callbacks; commit a transaction whose interval
-        is over (input stopped arriving mid-transaction)."""
+    def service(self, *, caught_up: bool = False) -> None:
+        """Between batches: serve the producer's callbacks; commit the open transaction if the
+        consumer has caught up (an empty poll) or its interval is over."""
         self._producer.poll(0)
-        if self._due():
+        if self._open is not None and (caught_up or self._due()):
             self.commit()
 
     def commit(self, *, rewind: bool = True) -> bool:
