@@ -14,11 +14,18 @@ Errors are classified as the client documents them (`classify`):
 * anything else, and a commit whose outcome is still unknown when the budget is spent: fatal.
   The process exits non-zero; its supervisor restarts it, and the restart's `init_transactions`
   (same transactional.id) fences whatever is left of this one and resolves its open transaction.
+
+A call can also hang past its own timeout: `send_offsets_to_transaction` waits for ever while the
+group coordinator is unreachable (librdkafka #5456, open at 2.16). A `Watchdog` ends the process
+(exit 1, counted as unknown_outcome) when a call outlives its budget by `HANG_GRACE_SECONDS`.
 """
 
 import logging
+import os
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -28,6 +35,8 @@ from consumer.delivery import FatalError, Output
 from consumer.metrics import Metrics, observe_many
 
 log = logging.getLogger(__name__)
+
+HANG_GRACE_SECONDS = 5.0
 
 Action = Literal["retry", "abort", "fatal"]
 FatalReason = Literal["fenced", "fatal", "unknown_outcome"]
@@ -77,6 +86,64 @@ class TransactionFatal(FatalError):
 
 class TransactionAborted(RuntimeError):
     """A transaction was aborted (its error required it); its inputs were rewound."""
+
+
+def _exit_now(what: str) -> None:
+    """The default hang handler: nothing else can unblock the loop's thread."""
+    logging.shutdown()
+    os._exit(1)
+
+
+class Watchdog:
+    """Ends the process when a guarded call outlives its deadline (a call blocked in the client
+    cannot be interrupted from Python). One daemon thread, started on first use.
+
+    :param on_hang: called with the call's name once its deadline has passed; the default
+        exits the process at once (1), for the supervisor to restart it.
+    :param clock: monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        on_hang: Callable[[str], None] = _exit_now,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._on_hang = on_hang
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._deadline: float | None = None
+        self._what = ""
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def guard(self, what: str, seconds: float) -> Iterator[None]:
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._watch, name="txn-watchdog", daemon=True
+                )
+                self._thread.start()
+            self._deadline, self._what = self._clock() + seconds, what
+            self._cond.notify()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._deadline = None
+
+    def _watch(self) -> None:
+        with self._cond:
+            while True:
+                if self._deadline is None:
+                    self._cond.wait()
+                    continue
+                remaining = self._deadline - self._clock()
+                if remaining > 0:
+                    self._cond.wait(remaining)
+                    continue
+                what, self._deadline = self._what, None
+                log.error("transactional call hung past its timeout; exiting", extra={"call": what})
+                self._on_hang(what)
 
 
 class TransactionalProducer(Protocol):
@@ -130,6 +197,7 @@ class Transactions:
     :param budget: seconds a commit (or abort) may take, retries included, before its outcome
         counts as unknown: the transaction timeout, past which the coordinator aborts it anyway.
     :param clock: monotonic seconds; injectable for tests.
+    :param watchdog: guards every call against hanging past the budget (`Watchdog`).
     """
 
     def __init__(
@@ -142,8 +210,10 @@ class Transactions:
         commit_interval: float,
         budget: float,
         clock: Callable[[], float] = time.monotonic,
+        watchdog: Watchdog | None = None,
     ) -> None:
         self._producer = producer
+        self._watchdog = watchdog or Watchdog(self._hung)
         self._group_metadata = group_metadata
         self._rewind = rewind
         self._metrics = metrics
@@ -171,7 +241,8 @@ class Transactions:
             if remaining <= 0:
                 self._fatal(f"{what}: outcome unknown after {self._budget:.1f}s", None)
             try:
-                call(remaining)
+                with self._watchdog.guard(what, remaining + HANG_GRACE_SECONDS):
+                    call(remaining)
                 return
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
@@ -184,6 +255,10 @@ class Transactions:
                 log.warning(
                     "transaction call failed; retrying", extra={"call": what, "error": str(error)}
                 )
+
+    def _hung(self, what: str) -> None:
+        self._metrics.transaction_fatal_errors.labels("unknown_outcome").inc()
+        _exit_now(what)
 
     def _fatal(self, message: str, error: KafkaError | None) -> None:
         """Count and raise; the open transaction is forgotten (a fatal producer can neither

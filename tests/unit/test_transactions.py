@@ -6,6 +6,8 @@ down the decisions that a broker would only provoke by chance.
 """
 
 import json
+import threading
+import time
 
 import pytest
 import redis
@@ -17,6 +19,7 @@ from consumer.service import Service
 from consumer.transactions import (
     TransactionFatal,
     Transactions,
+    Watchdog,
     classify,
     fatal_reason,
 )
@@ -229,6 +232,26 @@ def test_lost_partitions_abort_what_is_open_without_rewinding(txns, producer, re
     send(txns, 0, 5, caught_up=False)
     assert txns.clear() == 1
     assert producer.calls[-1] == "abort" and "commit" not in producer.calls and rewinds == []
+
+
+# -- a call that hangs past its own timeout (librdkafka #5456) ---------------------------------
+def test_the_watchdog_calls_out_a_call_that_outlives_its_deadline():
+    hung: list[str] = []
+    fired = threading.Event()
+    watchdog = Watchdog(lambda what: (hung.append(what), fired.set()))
+    with watchdog.guard("send_offsets_to_transaction", 0.05):
+        assert fired.wait(5)
+    assert hung == ["send_offsets_to_transaction"]
+
+
+def test_the_watchdog_stays_quiet_for_calls_that_return_in_time():
+    hung: list[str] = []
+    watchdog = Watchdog(hung.append)
+    for _ in range(20):
+        with watchdog.guard("commit_transaction", 0.2):
+            pass
+    time.sleep(0.4)
+    assert hung == []
 
 
 # -- the service's side of a rewind --------------------------------------------------------------
