@@ -141,6 +141,7 @@ class Service:
         self._stopping = False
         self._generation = 0
         self._fatal = False
+        self._unpause_assigned = False
         self.last_loop_at = time.monotonic()
         self.assigned: list[TopicPartition] = []
 
@@ -185,6 +186,11 @@ class Service:
     def step(self) -> None:
         """One loop iteration; public so tests can drive the loop deterministically."""
         self.last_loop_at = now = time.monotonic()
+        if self._unpause_assigned and not self.outage.active:
+            # librdkafka keeps a partition's pause across a revoke and a later re-assignment:
+            # one paused in an earlier outage would otherwise never be fetched again.
+            self._unpause_assigned = False
+            self._consumer.resume(self._consumer.assignment())
         self._swap_model()
         self.lag.maybe_update(now)
         if self.outage.active:
@@ -313,6 +319,7 @@ class Service:
     # -- rebalances ---------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned = list(partitions)
+        self._unpause_assigned = True
         self._metrics.assigned_partitions.set(len(partitions))
         log.info("partitions assigned", extra={"partitions": [p.partition for p in partitions]})
 
