@@ -192,7 +192,7 @@ def test_a_resend_also_tagged_again_is_flagged_under_exactly_once():
 @pytest.mark.parametrize("guarantee", ["at-least-once", "exactly-once"])
 def test_a_resent_content_duplicate_is_a_duplicate_both_times(guarantee):
     """b carries a's content under its own id, then b is re-sent: both of b's are duplicates."""
-    sent, inputs, outputs, committed, end = _clean_run()
+    sent, inputs, outputs, _, _ = _clean_run()
     sent = [*sent, Sent("b", 0, 4, "fp-a", "resend")]
     inputs = [*inputs, InputRecord(0, 4, "b", "fp-a")]
     outputs = [*outputs, OutputRecord("duplicate", 0, 2, "b")]
