@@ -15,8 +15,8 @@ this includes the wait for the transaction's commit, which the broker timestamp 
 would not show. The first `warmup` seconds of each rate are excluded.
 """
 
+import multiprocessing
 import statistics
-import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -86,38 +86,60 @@ def drain(spec: DrainSpec, mode: str) -> dict[str, Any]:
     }
 
 
+def _follow(bootstrap: str, positions: list[tuple[str, int, int]], stop: Any, conn: Any) -> None:
+    """The reader process: consume from `positions` until `stop` is set, then send back when
+    each key first arrived (wall-clock ms)."""
+    consumer = Consumer(
+        {
+            **common_config(bootstrap),
+            "group.id": f"bench-live-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "fetch.wait.max.ms": 5,
+        }
+    )
+    consumer.assign([TopicPartition(t, p, o) for t, p, o in positions])
+    conn.send(True)  # assigned: the caller may start producing
+    seen: dict[bytes, float] = {}
+    while not stop.is_set():
+        # What is already fetched, else a wait for the first record: `consume(n, t)` alone
+        # would hold arrivals until n records or t seconds.
+        messages = consumer.consume(1000, 0)
+        if not messages:
+            first = consumer.poll(0.05)
+            messages = [first] if first is not None else []
+        for msg in messages:
+            key = msg.key()
+            if msg.error() is None and key is not None and key not in seen:
+                seen[key] = time.time() * 1000.0
+    consumer.close()
+    conn.send(seen)
+
+
 class LiveReader:
-    """A read_committed consumer of the output topics from their current end, recording when
-    each key first arrives (wall-clock ms)."""
+    """A read_committed consumer of the output topics from their current end, in a process of
+    its own (a thread would wait for the GIL behind the paced producer and add that wait to every
+    latency), recording when each key first arrives (wall-clock ms)."""
 
     def __init__(self, bootstrap: str, topics: Sequence[str], offsets: infra.Offsets) -> None:
-        self.seen: dict[bytes, float] = {}
-        self._stop = threading.Event()
-        self._consumer = Consumer(
-            {
-                **common_config(bootstrap),
-                "group.id": f"bench-live-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "fetch.wait.max.ms": 5,
-            }
+        ctx = multiprocessing.get_context("spawn")
+        self._stop = ctx.Event()
+        self._conn, child = ctx.Pipe()
+        positions = [(t, p, o) for (t, p), o in offsets.end_offsets(topics).items()]
+        self._proc = ctx.Process(
+            target=_follow, args=(bootstrap, positions, self._stop, child), daemon=True
         )
-        ends = offsets.end_offsets(topics)
-        self._consumer.assign([TopicPartition(t, p, o) for (t, p), o in ends.items()])
-        self._thread = threading.Thread(target=self._run, name="live-reader", daemon=True)
-        self._thread.start()
+        self._proc.start()
+        if not self._conn.poll(60):
+            raise infra.BenchError("the live reader did not start")
+        self._conn.recv()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for msg in self._consumer.consume(1000, 0.05):
-                key = msg.key()
-                if msg.error() is None and key is not None:
-                    self.seen.setdefault(key, time.time() * 1000.0)
-
-    def close(self) -> None:
+    def close(self) -> dict[bytes, float]:
+        """Stop reading; returns key → arrival time (ms)."""
         self._stop.set()
-        self._thread.join(10)
-        self._consumer.close()
+        seen: dict[bytes, float] = self._conn.recv() if self._conn.poll(60) else {}
+        self._proc.join(10)
+        return seen
 
 
 def latency(
@@ -136,6 +158,7 @@ def latency(
     prefix = f"bench-glat{tag}-{infra.run_id()}"
     topics = infra.make_topics(stack.bootstrap, prefix, partitions)
     port = infra.free_port()
+    group = infra.group_id(prefix)
     offsets = infra.Offsets(stack.bootstrap)
     proc = infra.spawn(
         f"guarantee-latency-{tag}",
@@ -160,14 +183,13 @@ def latency(
                 ]
                 cursor += count
                 replay.publish(producer, topics.input, iter(chunk), count, rate=r, progress=False)
-                keys = [f"{tag}{r}-{i}".encode() for i in range(count)]
-                tail = keys[-50:]
+                end = offsets.end_offsets([topics.input])
 
-                def arrived(tail: list[bytes] = tail) -> bool:
-                    return all(k in reader.seen for k in tail)
+                def committed(end: dict = end) -> bool:
+                    return offsets.committed(group, topics.input) == end
 
                 infra.wait_until(
-                    arrived,
+                    committed,
                     max(60.0, 3 * seconds),
                     f"{mode} outputs at {r}/s",
                     interval=0.1,
@@ -175,13 +197,11 @@ def latency(
                 )
                 time.sleep(0.5)
         finally:
-            reader.close()
+            seen = reader.close()
         appended = infra.read_timestamps(stack.bootstrap, [topics.input], offsets)
         for r in rates:
             key_tag = f"{tag}{r}-".encode()
-            pairs = [
-                (ts, reader.seen.get(k)) for k, ts in appended.items() if k.startswith(key_tag)
-            ]
+            pairs = [(ts, seen.get(k)) for k, ts in appended.items() if k.startswith(key_tag)]
             first = min(ts for ts, _ in pairs)
             lat = [
                 seen - ts for ts, seen in pairs if seen is not None and ts >= first + warmup * 1e3

@@ -70,6 +70,10 @@ def producer_config(settings: Settings, **callbacks: Any) -> dict[str, Any]:
     guarantee: dict[str, Any] = {"enable.idempotence": True, "acks": "all"}
     if settings.processing_guarantee == "exactly-once":
         defaults["transaction.timeout.ms"] = TRANSACTION_TIMEOUT_MS
+        # A transaction begun right after a commit often finds the coordinator still writing the
+        # last one's markers (CONCURRENT_TRANSACTIONS): retried after the default 100 ms, that
+        # wait was most of exactly-once's latency. The client backs off exponentially from here.
+        defaults["retry.backoff.ms"] = 10
         guarantee["transactional.id"] = settings.transactional_id
     return {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
