@@ -91,7 +91,8 @@ class Metrics:
         )
         self.end_to_end_seconds = Histogram(
             "tagger_end_to_end_seconds",
-            "Broker append timestamp of the input record to delivery of its output record.",
+            "Broker append timestamp of the input record to its output record's delivery "
+            "(at-least-once) or its transaction's commit (exactly-once): when readers can see it.",
             buckets=END_TO_END_BUCKETS,
             registry=r,
         )

@@ -176,3 +176,22 @@ def test_a_second_instance_with_the_same_instance_id_fences_the_first(
     out = read_outputs(services.bootstrap, topics, expected=len(values), timeout=90, settle=3)
     assert _classified(out, topics) == Counter({f"f-{i}": 1 for i in range(len(values))})
     assert second.terminate() == 0
+
+
+def test_workers_of_one_instance_each_get_their_own_transactional_id(
+    services, topics, service_factory
+):
+    svc = service_factory("pair")
+    svc.env["WORKERS"] = "2"
+    svc.start()
+    ports = (svc.metrics_port, svc.metrics_port + 1)
+
+    def assigned() -> list[int]:
+        return [(svc.health_at(port) or {}).get("assigned_partitions", 0) for port in ports]
+
+    assert wait_for(lambda: sorted(assigned()) == [1, 2], timeout=60), assigned()
+    values = _events("w", 600)
+    produce(services.bootstrap, topics.input, values)
+    out = read_outputs(services.bootstrap, topics, expected=len(values), settle=2)
+    assert _classified(out, topics) == Counter({f"w-{i}": 1 for i in range(len(values))})
+    assert svc.terminate() == 0  # neither worker was fenced by the other
