@@ -5,7 +5,8 @@ bytes per million dedup fingerprints), drain (service vs passthrough draining a 
 peer (the same job in Quix Streams draining the same topic, from a venv of its own; `--no-peer` or
 BENCH_PEER=0 leaves it out, and it is skipped, not failed, when that venv cannot be built), scale
 (1, 2 and 3 service processes in one group, efficiency per core), latency (open-loop rates,
-broker-timestamp latency).
+broker-timestamp latency), guarantees (at-least-once beside exactly-once: drain eps and latency
+as a read_committed reader sees it, at the latency step's rates).
 
 Environment: KAFKA_BOOTSTRAP_SERVERS (localhost:9092), REDIS_URL (redis://localhost:6379/0),
 MODEL_DIR (artifacts/model; trained if missing), DATASET_LOC (../shared/data/dataset.csv),
@@ -26,12 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import drain, infra, latency, memory, peer, report, stages
+from bench import drain, guarantees, infra, latency, memory, peer, report, stages
 from bench.stats import ratio
 from consumer.config import Settings
 
 ROOT = infra.ROOT
-STEPS = ("stages", "memory", "drain", "peer", "scale", "latency")
+STEPS = ("stages", "memory", "drain", "peer", "scale", "latency", "guarantees")
 
 
 @dataclass
@@ -275,6 +276,25 @@ def step_latency(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
     }
 
 
+def step_guarantees(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
+    """At-least-once and exactly-once on one preloaded topic and at the same rates."""
+    topics = infra.make_topics(cfg.bootstrap, f"bench-guarantees-{cfg.run_id}", cfg.partitions)
+    events = [dict(e, id=f"g-{i}") for i, e in enumerate(ctx["events"][: cfg.drain_events])]
+    try:
+        infra.preload(cfg.bootstrap, topics.input, events)
+        spec = drain.DrainSpec(cfg.stack, topics.input, len(events), cfg.partitions, ctx["log_dir"])
+        rep["guarantees"] = guarantees.run(
+            spec=spec,
+            rounds=cfg.rounds,
+            events=ctx["events"],
+            rates=cfg.rates,
+            seconds=cfg.rate_seconds,
+            warmup=cfg.warmup_seconds,
+        )
+    finally:
+        infra.delete_topics(cfg.bootstrap, [topics.input, *topics.outputs()])
+
+
 STEP_FUNCS: dict[str, Callable[[Config, dict[str, Any], dict[str, Any]], None]] = {
     "stages": step_stages,
     "memory": step_memory,
@@ -282,6 +302,7 @@ STEP_FUNCS: dict[str, Callable[[Config, dict[str, Any], dict[str, Any]], None]] 
     "peer": step_peer,
     "scale": step_scale,
     "latency": step_latency,
+    "guarantees": step_guarantees,
 }
 
 

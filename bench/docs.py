@@ -79,6 +79,14 @@ def scale_line(report: dict[str, Any]) -> str | None:
     return " ".join(part for part in (line, scale.get("timing")) if part)
 
 
+def guarantees_line(report: dict[str, Any]) -> str | None:
+    """How the at-least-once / exactly-once tables were measured."""
+    section: dict[str, Any] = report.get("guarantees") or {}
+    if not section.get("eps"):
+        return None
+    return f"Guarantees: {section.get('timing', '')}".strip()
+
+
 def render(report: dict[str, Any], source: str | None = None) -> str:
     """The Markdown block for one report: a line about the run, then its tables."""
     blocks = [
@@ -86,6 +94,7 @@ def render(report: dict[str, Any], source: str | None = None) -> str:
         markdown(report),
         peer_line(report) or "",
         scale_line(report) or "",
+        guarantees_line(report) or "",
     ]
     new_tokens = (report.get("stages_meta") or {}).get("predict_new_tokens_us")
     if isinstance(new_tokens, dict) and "cold" in new_tokens and "warm" in new_tokens:

@@ -31,6 +31,14 @@ TARGETS = (
     ("normalise + predict p50", ("stages_us", "normalise_predict", "p50"), "<=", 5.0, "µs"),
     ("pipeline per event p50", ("stages_us", "pipeline", "p50"), "<=", 20.0, "µs"),
     ("e2e p99 at 5k ev/s", ("latency_ms", 5000, "p99"), "<=", 10.0, "ms"),
+    ("exactly-once / at-least-once eps", ("guarantees", "eos_over_alos"), ">=", 0.8, ""),
+    (
+        "exactly-once visible p99 at 5k ev/s",
+        ("guarantees", "latency_ms", "exactly-once", 5000, "p99"),
+        "<=",
+        50.0,
+        "ms",
+    ),
 )
 
 
@@ -269,7 +277,35 @@ def markdown(report: dict[str, Any]) -> str:
                 ],
             )
         )
+    parts.extend(guarantees_tables(report.get("guarantees") or {}))
     return "\n\n".join(parts)
+
+
+def guarantees_tables(section: dict[str, Any]) -> list[str]:
+    """The guarantees step: both modes' drain eps and their ratio, and visible latency per rate."""
+    eps = section.get("eps") or {}
+    if not eps:
+        return []
+    parts = [
+        table(
+            ["guarantee", "drain events/s"],
+            [
+                *[[mode, value] for mode, value in eps.items()],
+                ["exactly-once / at-least-once", section.get("eos_over_alos")],
+            ],
+            digits=2,
+        )
+    ]
+    rows = [
+        [mode, r["rate"], r["p50"], r["p99"], r["max"]]
+        for mode, results in (section.get("latency_ms") or {}).items()
+        for r in results
+    ]
+    if rows:
+        parts.append(
+            table(["guarantee", "rate (ev/s)", "visible p50 ms", "p99 ms", "max ms"], rows)
+        )
+    return parts
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:

@@ -45,7 +45,9 @@ class Instance:
         """Start the process (the caller holds `lock`); readiness is not awaited: a restart in a
         fault happens while other faults may keep it from becoming ready."""
         [self.metrics_port] = free_ports(1)
-        env = {**self._env, "METRICS_PORT": str(self.metrics_port)}
+        # INSTANCE_ID: the slot's name, stable across its restarts (exactly-once's
+        # transactional.id), as a pod's name is across its container's restarts.
+        env = {**self._env, "METRICS_PORT": str(self.metrics_port), "INSTANCE_ID": self.name}
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "consumer"],

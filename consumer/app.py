@@ -14,7 +14,7 @@ from consumer.config import Settings, redacted
 from consumer.dedup import Deduplicator
 from consumer.drift import DriftMonitor
 from consumer.http import start_http_server
-from consumer.kafka import consumer_config, producer_config
+from consumer.kafka import TRANSACTION_TIMEOUT_MS, consumer_config, producer_config
 from consumer.metrics import Metrics
 from consumer.model_source import LoadedModel, ModelSource, SourceUnavailable, model_source
 from consumer.pipeline import BatchObserver, Pipeline
@@ -178,6 +178,12 @@ def run_worker(settings: Settings) -> int:
         backoff_max=settings.redis_backoff_max_seconds,
         models=models,
         on_model=swap,
+        guarantee=settings.processing_guarantee,
+        commit_interval=settings.commit_interval_ms / 1000,
+        transaction_budget=float(
+            producer_config(settings).get("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS)
+        )
+        / 1000,
     )
 
     def health() -> tuple[bool, dict]:
@@ -206,6 +212,12 @@ def run_worker(settings: Settings) -> int:
             "kafka": redacted(consumer_config(settings)),
             "redis": settings.redis_url.split("@")[-1],
             "input": settings.topic_input,
+            "guarantee": settings.processing_guarantee,
+            "transactional_id": (
+                settings.transactional_id
+                if settings.processing_guarantee == "exactly-once"
+                else None
+            ),
         },
     )
     for watcher in watchers:
@@ -213,7 +225,7 @@ def run_worker(settings: Settings) -> int:
     try:
         return service.run()
     except FatalError as exc:
-        log.error("fatal", extra={"error": str(exc)})
+        log.error("fatal", extra={"error": str(exc), "reason": getattr(exc, "reason", "delivery")})
         return 1
     finally:
         for watcher in watchers:
@@ -222,14 +234,20 @@ def run_worker(settings: Settings) -> int:
 
 
 def run_workers(settings: Settings, argv: list[str]) -> int:
-    """N worker processes in one consumer group; worker i serves metrics on METRICS_PORT + i.
+    """N worker processes in one consumer group; worker i serves metrics on METRICS_PORT + i
+    and is instance `<INSTANCE_ID>.w<i>` (its own transactional.id under exactly-once).
 
     If any worker exits, the others are stopped and the exit code is passed on, so a supervisor
     (systemd, Docker, Kubernetes) restarts the whole set instead of running with fewer workers.
     """
     procs = []
     for i in range(settings.workers):
-        env = {**os.environ, "WORKERS": "1", "METRICS_PORT": str(settings.metrics_port + i)}
+        env = {
+            **os.environ,
+            "WORKERS": "1",
+            "METRICS_PORT": str(settings.metrics_port + i),
+            "INSTANCE_ID": f"{settings.instance_id}.w{i}",
+        }
         procs.append(subprocess.Popen([sys.executable, "-m", "consumer", *argv], env=env))
     stopping = False
 

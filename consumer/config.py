@@ -1,6 +1,7 @@
 """Service settings from environment variables (12-factor); command-line flags may override them."""
 
 import os
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,9 @@ PASSTHROUGH_PREFIXES = ("KAFKA_SASL_", "KAFKA_SSL_", "KAFKA_SECURITY_", "KAFKA_C
 # KAFKA_CONFIG_<NAME> for anything else, e.g. KAFKA_CONFIG_FETCH_MAX_BYTES → fetch.max.bytes.
 GENERIC_PREFIX = "KAFKA_CONFIG_"
 SECRET_KEYS = ("password", "secret", "token", "key.pem", "private", "oauthbearer.config", "jaas")
+
+
+ProcessingGuarantee = Literal["at-least-once", "exactly-once"]
 
 
 class Settings(BaseSettings):
@@ -73,6 +77,17 @@ class Settings(BaseSettings):
     producer_linger_ms: float = Field(2.0, ge=0)
     log_level: str = "INFO"
     workers: int = Field(1, ge=1)
+    # at-least-once: outputs are produced, input offsets committed once they are delivered (a
+    # crash replays). exactly-once: a Kafka transaction per batch (or per COMMIT_INTERVAL_MS)
+    # carries the outputs and the input offsets together; readers must use read_committed.
+    processing_guarantee: ProcessingGuarantee = "at-least-once"
+    # Names this process's transactional producer (exactly-once): stable across restarts, so a
+    # restarted instance fences its previous self and aborts what it left open. Default: the host
+    # (pod) name; `--workers N` gives worker i `<INSTANCE_ID>.w<i>`.
+    instance_id: str = Field(default_factory=socket.gethostname, min_length=1)
+    # Exactly-once: a transaction stays open at most this long while full batches keep coming; it
+    # is committed sooner whenever the consumer has caught up (a batch below BATCH_SIZE).
+    commit_interval_ms: float = Field(100.0, gt=0)
 
     @model_validator(mode="after")
     def _drift_window_holds_its_minimum(self) -> "Settings":
@@ -87,6 +102,11 @@ class Settings(BaseSettings):
     def model_source_uri(self) -> str:
         """MODEL_URI, else MODEL_DIR: deployments that set only MODEL_DIR keep working."""
         return self.model_uri or str(self.model_dir)
+
+    @property
+    def transactional_id(self) -> str:
+        """The exactly-once producer's `transactional.id`: the group's, then the instance's."""
+        return f"{self.consumer_group_id}.{self.instance_id}"
 
     @property
     def topics(self) -> Topics:

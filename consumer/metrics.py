@@ -16,7 +16,10 @@ from schemas.events import ErrorCode
 from schemas.tags import APPROVED_TAGS
 
 OUTCOMES = ("tagged", "review", "duplicate", "dead_letter")
-KAFKA_ERROR_KINDS = ("client", "consume", "produce", "commit", "store_offsets")
+KAFKA_ERROR_KINDS = ("client", "consume", "produce", "commit", "store_offsets", "transaction")
+GUARANTEES = ("at-least-once", "exactly-once")
+TRANSACTION_RESULTS = ("committed", "aborted")
+FATAL_REASONS = ("fenced", "fatal", "unknown_outcome")
 MODEL_SLOTS = ("champion", "challenger")
 """The serving model, and the shadow one scored alongside it."""
 RELOAD_RESULTS = ("loaded", "refused", "error")
@@ -88,7 +91,8 @@ class Metrics:
         )
         self.end_to_end_seconds = Histogram(
             "tagger_end_to_end_seconds",
-            "Broker append timestamp of the input record to delivery of its output record.",
+            "Broker append timestamp of the input record to its output record's delivery "
+            "(at-least-once) or its transaction's commit (exactly-once): when readers can see it.",
             buckets=END_TO_END_BUCKETS,
             registry=r,
         )
@@ -132,6 +136,45 @@ class Metrics:
             "1 while consumption is paused because Redis is unavailable.",
             registry=r,
         )
+        # -- exactly-once transactions (consumer/transactions.py) --------------------------------
+        self.processing_guarantee = Gauge(
+            "tagger_processing_guarantee",
+            "1 for the PROCESSING_GUARANTEE this instance runs under (at-least-once|exactly-once).",
+            ["guarantee"],
+            registry=r,
+        )
+        self.start_time = Gauge(
+            "tagger_start_time_seconds",
+            "Unix time this process started: a series that keeps changing is a restart loop.",
+            registry=r,
+        )
+        self.start_time.set_to_current_time()
+        self.transactions = Counter(
+            "tagger_transactions",
+            "Exactly-once transactions by result: committed (outputs and input offsets visible "
+            "together) or aborted (neither; the inputs are read again).",
+            ["result"],
+            registry=r,
+        )
+        self.transaction_commit_seconds = Histogram(
+            "tagger_transaction_commit_seconds",
+            "Time to commit one transaction: its input offsets sent, its outputs flushed, the "
+            "commit acknowledged by the coordinator.",
+            buckets=(1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=r,
+        )
+        self.transaction_fatal_errors = Counter(
+            "tagger_transaction_fatal_errors",
+            "Transactional errors the process exits on, by reason: fenced (another producer with "
+            "this INSTANCE_ID, or a newer group generation), fatal (client error), "
+            "unknown_outcome (a commit that did not finish within transaction.timeout.ms).",
+            ["reason"],
+            registry=r,
+        )
+        for result in TRANSACTION_RESULTS:
+            self.transactions.labels(result)
+        for reason in FATAL_REASONS:
+            self.transaction_fatal_errors.labels(reason)
         # -- the model in service and its hot reload (consumer/reload.py) ----------------------
         self.model_info = Info(
             "tagger_model",

@@ -4,6 +4,10 @@ One poll loop wires the units that each do one job: `Pipeline` turns a batch of 
 outputs, `Deliveries` produces them and stores input offsets only behind confirmed deliveries,
 `OutageGuard` holds input while Redis is down, `LagReporter` exports consumer lag. The loop itself
 owns what ties them together: batching, rebalances and shutdown.
+
+Under exactly-once (`guarantee`), `Transactions` takes the place of `Deliveries`: outputs and the
+input offsets past them are committed in one Kafka transaction, and an aborted transaction rewinds
+the consumer to its first offsets.
 """
 
 import logging
@@ -17,6 +21,7 @@ from typing import cast
 import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from consumer.config import ProcessingGuarantee
 from consumer.delivery import MAX_DELIVERY_ATTEMPTS, Deliveries, FatalError
 from consumer.lag import LagReporter
 from consumer.metrics import Metrics
@@ -24,6 +29,7 @@ from consumer.model_source import LoadedModel
 from consumer.outage import OutageGuard
 from consumer.pipeline import Output, Pipeline, Record
 from consumer.reload import Mailbox
+from consumer.transactions import Positions, Transactions
 
 __all__ = ["MAX_DELIVERY_ATTEMPTS", "FatalError", "Service", "consume_batch"]
 
@@ -71,6 +77,12 @@ class Service:
     :param models: new models handed over by a `ModelWatcher`; taken between batches.
     :param on_model: called with each model taken, before the next batch is processed: the
         caller swaps it into the pipeline (`Pipeline.use`) and updates what reports the version.
+    :param guarantee: `exactly-once` commits outputs and offsets in transactions; the producer
+        then has a `transactional.id` and the consumer auto-commits nothing.
+    :param commit_interval: exactly-once: seconds a transaction stays open while full batches
+        keep coming.
+    :param transaction_budget: exactly-once: seconds a commit may take before its outcome counts
+        as unknown (fatal).
     """
 
     def __init__(
@@ -88,6 +100,9 @@ class Service:
         backoff_max: float,
         models: Mailbox[LoadedModel] | None = None,
         on_model: Callable[[LoadedModel], None] | None = None,
+        guarantee: ProcessingGuarantee = "at-least-once",
+        commit_interval: float = 0.1,
+        transaction_budget: float = 10.0,
     ) -> None:
         if (models is None) != (on_model is None):
             raise ValueError("models and on_model go together")
@@ -103,6 +118,19 @@ class Service:
         self.deliveries = Deliveries(
             producer, lambda offsets: consumer.store_offsets(offsets=offsets), metrics
         )
+        self.transactions: Transactions | None = None
+        if guarantee == "exactly-once":
+            self.transactions = Transactions(
+                producer,
+                consumer.consumer_group_metadata,
+                self._rewind,
+                metrics,
+                commit_interval=commit_interval,
+                budget=transaction_budget,
+            )
+        metrics.processing_guarantee.labels(guarantee).set(1)
+        # What the loop hands outputs to: the transactions, or the at-least-once deliveries.
+        self.sink: Deliveries | Transactions = self.transactions or self.deliveries
         self.outage: OutageGuard[Record] = OutageGuard(
             backoff_initial=backoff_initial,
             backoff_max=backoff_max,
@@ -113,6 +141,7 @@ class Service:
         self._stopping = False
         self._generation = 0
         self._fatal = False
+        self._unpause_assigned = False
         self.last_loop_at = time.monotonic()
         self.assigned: list[TopicPartition] = []
 
@@ -141,6 +170,8 @@ class Service:
         )
 
     def run(self) -> int:
+        if self.transactions is not None:
+            self.transactions.init()
         self.subscribe()
         try:
             while not self._stopping:
@@ -155,6 +186,11 @@ class Service:
     def step(self) -> None:
         """One loop iteration; public so tests can drive the loop deterministically."""
         self.last_loop_at = now = time.monotonic()
+        if self._unpause_assigned and not self.outage.active:
+            # librdkafka keeps a partition's pause across a revoke and a later re-assignment:
+            # one paused in an earlier outage would otherwise never be fetched again.
+            self._unpause_assigned = False
+            self._consumer.resume(self._consumer.assignment())
         self._swap_model()
         self.lag.maybe_update(now)
         if self.outage.active:
@@ -163,7 +199,10 @@ class Service:
         messages = consume_batch(
             self._consumer, self._batch_size, self._poll_timeout, self._current_generation
         )
-        self.deliveries.service()
+        if self.transactions is None:
+            self.deliveries.service()
+        else:  # an empty poll: caught up, so what is open is committed now
+            self.transactions.service(caught_up=not messages)
         if not messages:
             return
         records: list[Message] = []
@@ -198,13 +237,30 @@ class Service:
         except redis.RedisError as exc:
             self.outage.failed(records, exc)
             self._consumer.pause(self._consumer.assignment())
+            if self.transactions is not None:
+                # What is open holds verdicts only: committed now, not held open through the
+                # outage. If it aborts instead, the rewind also drops and re-reads these records.
+                self.transactions.commit()
             return
         if self.outage.active:
             self._resume()
         # Each partition's last record sets its next offset, as a loop storing every one would.
         last = {(record.topic(), record.partition()): record for record in records}
         next_offsets = {partition: record.offset() + 1 for partition, record in last.items()}
-        self.deliveries.send(outputs, next_offsets, [record.timestamp()[1] for record in records])
+        timestamps = [record.timestamp()[1] for record in records]
+        if self.transactions is None:
+            self.deliveries.send(outputs, next_offsets, timestamps)
+        else:
+            first: Positions = {}
+            for record in records:
+                first.setdefault((record.topic(), record.partition()), record.offset())
+            self.transactions.send(
+                outputs,
+                first,
+                next_offsets,
+                timestamps,
+                caught_up=len(records) < self._batch_size,
+            )
         self._count(outputs)
         self._metrics.batch_size.observe(len(records))
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -238,15 +294,32 @@ class Service:
             self.outage.hold(
                 cast(Record, message)
             )  # slipped in between an assignment and the pause
-        self.deliveries.service()
+        self.sink.service()
 
     def _resume(self) -> None:
         self.outage.recovered()
         self._consumer.resume(self._consumer.assignment())
 
+    def _rewind(self, positions: Positions) -> None:
+        """After an aborted transaction: read again from each partition's first offset in it,
+        and from the first held record of partitions it did not touch. Records held by an outage
+        come after those offsets, so they are dropped and read again in order. A partition that
+        cannot be rewound would be committed past what was aborted: that is fatal."""
+        targets = dict(positions)
+        for record in self.outage.held:
+            key = (record.topic(), record.partition())
+            targets[key] = min(targets.get(key, record.offset()), record.offset())
+        self.outage.forget_held()
+        for (topic, partition), offset in targets.items():
+            try:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:
+                raise FatalError(f"cannot rewind {topic}[{partition}] to {offset}: {exc}") from exc
+
     # -- rebalances ---------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned = list(partitions)
+        self._unpause_assigned = True
         self._metrics.assigned_partitions.set(len(partitions))
         log.info("partitions assigned", extra={"partitions": [p.partition for p in partitions]})
 
@@ -270,10 +343,16 @@ class Service:
         anything not yet processed is left for the next owner. Returns (drained, dropped)."""
         self._generation += 1
         self.outage.forget_held()  # their offsets were never stored: the next owner reads them
-        drained = self.deliveries.drain(self._shutdown_timeout, retry=not self._fatal)
-        if commit:
-            self._commit()
-        dropped = self.deliveries.clear()
+        if self.transactions is not None:
+            # Revoked: commit what is open (aborted if it cannot be); lost: the group has moved
+            # on, so its offsets would be refused; abort.
+            drained = commit and self.transactions.drain(self._shutdown_timeout)
+            dropped = self.transactions.clear()
+        else:
+            drained = self.deliveries.drain(self._shutdown_timeout, retry=not self._fatal)
+            if commit:
+                self._commit()
+            dropped = self.deliveries.clear()
         self.lag.forget(partitions)
         self.assigned = []
         self._metrics.assigned_partitions.set(0)
@@ -290,8 +369,11 @@ class Service:
     def _shutdown(self) -> None:
         drained = False
         try:
-            drained = self.deliveries.drain(self._shutdown_timeout, retry=not self._fatal)
-            self._commit()
+            if self.transactions is None:
+                drained = self.deliveries.drain(self._shutdown_timeout, retry=not self._fatal)
+                self._commit()
+            elif not self._fatal:  # a fatal producer can neither commit nor abort
+                drained = self.transactions.drain(self._shutdown_timeout)
         finally:
             self._consumer.close()
         log.info("stopped", extra={"drained": drained, "fatal": self._fatal})

@@ -62,16 +62,23 @@ class Outputs:
 
 
 def read_outputs(
-    bootstrap: str, topics: Topics, expected: int, timeout: float = 60.0, settle: float = 1.0
+    bootstrap: str,
+    topics: Topics,
+    expected: int,
+    timeout: float = 60.0,
+    settle: float = 1.0,
+    isolation: str = "read_committed",
 ) -> Outputs:
     """Everything on the output topics from the beginning; waits for `expected`, then `settle`s
-    a little longer so extra (wrong) records would show up too."""
+    a little longer so extra (wrong) records would show up too. `isolation` is the reader's
+    isolation.level (read_uncommitted also returns what aborted transactions wrote)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"reader-{uuid.uuid4()}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            "isolation.level": isolation,
         }
     )
     parts = []

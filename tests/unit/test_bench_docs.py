@@ -1,6 +1,7 @@
 """bench.docs: a benchmark report rendered as Markdown, written only between the page's markers."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,26 @@ def test_render_explains_the_scale_table_s_efficiency_per_core():
 
 def test_render_has_no_scale_line_without_a_scale_run():
     assert "Scale:" not in render(REPORT)
+
+
+GUARANTEES = {
+    "eps": {"at-least-once": 30_000.0, "exactly-once": 27_000.0},
+    "eos_over_alos": 0.9,
+    "latency_ms": {
+        "at-least-once": [{"rate": 5000, "p50": 4.0, "p99": 9.0, "max": 12.0}],
+        "exactly-once": [{"rate": 5000, "p50": 8.0, "p99": 21.0, "max": 30.0}],
+    },
+    "timing": "How both are timed.",
+}
+
+
+def test_render_puts_exactly_once_beside_at_least_once_with_their_targets():
+    text = re.sub(r" +", " ", render({**REPORT, "guarantees": GUARANTEES}))
+    assert "| exactly-once / at-least-once | 0.90 |" in text
+    assert "| exactly-once | 5,000 | 8.0 | 21.0 | 30.0 |" in text
+    assert "Guarantees: How both are timed." in text
+    assert "| exactly-once / at-least-once eps | 0.90 | >= 0.8 | yes |" in text
+    assert "| exactly-once visible p99 at 5k ev/s | 21.00 ms | <= 50.0 ms | yes |" in text
 
 
 def test_render_names_failed_steps():

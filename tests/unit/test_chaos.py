@@ -189,6 +189,23 @@ def test_a_resend_also_tagged_again_is_flagged_under_exactly_once():
     assert "resends_to_duplicates" in failed
 
 
+@pytest.mark.parametrize("guarantee", ["at-least-once", "exactly-once"])
+def test_a_resent_content_duplicate_is_a_duplicate_both_times(guarantee):
+    """b carries a's content under its own id, then b is re-sent: both of b's are duplicates."""
+    sent, inputs, outputs, _, _ = _clean_run()
+    sent = [*sent, Sent("b", 0, 4, "fp-a", "resend")]
+    inputs = [*inputs, InputRecord(0, 4, "b", "fp-a")]
+    outputs = [*outputs, OutputRecord("duplicate", 0, 2, "b")]
+    assert check(guarantee, sent, inputs, outputs, {0: 5}, {0: 5}).ok
+
+
+def test_a_resend_routed_a_second_time_is_flagged_under_exactly_once():
+    sent, inputs, outputs, committed, end = _clean_run()
+    outputs = [OutputRecord("tagged", 0, 1, "a") if o.offset == 1 else o for o in outputs]
+    failed = _failed("exactly-once", sent, inputs, outputs, committed, end)
+    assert "resends_to_duplicates" in failed
+
+
 def test_uncommitted_input_is_flagged():
     sent, inputs, outputs, _, end = _clean_run()
     assert _failed("at-least-once", sent, inputs, outputs, {0: 3}, end) == ["committed_at_end"]

@@ -187,11 +187,24 @@ def panels_in_row(dashboard: dict, title: str) -> list[dict]:
     ]
 
 
-def test_dashboard_rows_are_model_lifecycle_then_review_loop():
+def test_dashboard_rows_are_model_lifecycle_then_review_loop_then_transactions():
     assert [row["title"] for row in rows_of(load_dashboard())] == [
         "Model lifecycle",
         "Review loop",
+        "Exactly-once transactions",
     ]
+
+
+def test_transactions_row_shows_results_commit_time_and_fatal_exits():
+    panels = panels_in_row(load_dashboard(), "Exactly-once transactions")
+    exprs = [t["expr"] for p in panels for t in p["targets"]]
+    referenced = set().union(*(metric_names_in(e) for e in exprs))
+    assert {
+        "tagger_transactions_total",
+        "tagger_transaction_commit_seconds_bucket",
+        "tagger_transaction_fatal_errors_total",
+        "tagger_start_time_seconds",
+    } <= referenced
 
 
 def test_model_lifecycle_row_shows_versions_reloads_shadow_and_drift():
@@ -251,10 +264,9 @@ def test_panels_do_not_overlap():
 
 
 def test_review_loop_row_shows_the_reviewer_apps_signals():
-    dashboard = load_dashboard()
-    (row,) = [r for r in rows_of(dashboard) if r["title"] == "Review loop"]
-    after = [p for p in dashboard["panels"] if p["gridPos"]["y"] > row["gridPos"]["y"]]
-    exprs = [t["expr"] for p in after for t in p["targets"]]
+    exprs = [
+        t["expr"] for p in panels_in_row(load_dashboard(), "Review loop") for t in p["targets"]
+    ]
     referenced = set().union(*(metric_names_in(e) for e in exprs))
     assert {
         "tagger_review_queue_depth",

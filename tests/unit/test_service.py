@@ -206,6 +206,24 @@ def test_revoke_during_an_outage_drops_held_records_without_storing_them(parts):
     assert producer.delivered == [] and consumer.stored == {}
 
 
+def test_partitions_assigned_after_an_outage_are_resumed_not_left_paused(parts):
+    # librdkafka keeps a revoked partition's pause: re-assigned later, it would never be fetched.
+    service, consumer, _, dedup = parts
+    service.subscribe()
+    dedup.down = True
+    consumer.queue = [Message(0)]
+    service.step()
+    consumer.callbacks["on_revoke"](consumer, [])
+    dedup.down = False
+    service.step()  # Redis back while nothing is assigned
+    consumer.paused = True  # the pause the revoked partitions kept
+    consumer.callbacks["on_assign"](consumer, [])
+    consumer.queue = [Message(0)]
+    service.step()
+    service.step()
+    assert not consumer.paused and consumer.stored == {0: 1}
+
+
 def test_failed_delivery_is_produced_again_before_offsets_move(parts):
     service, consumer, producer, _ = parts
     producer.fail_next = 1
