@@ -46,17 +46,19 @@ def _first_model(source: ModelSource, check: Callable[[Artifact], None]) -> Load
 
 
 # Objects allocated, less freed, before the youngest generation is collected (CPython: 700). A batch
-# of 1000 events allocates tens of thousands of short-lived containers that die with the batch; at
-# 700 the collector ran dozens of times per batch, and every object alive at that moment (the
-# batch's) was promoted, so older generations, full collections included, ran nearly every batch.
-GC_YOUNG_THRESHOLD = 50_000
+# of 1000 events holds tens of thousands of containers alive until it is produced; at 700 the
+# collector ran dozens of times per batch, and every object alive at that moment (the batch's) was
+# promoted, so older generations, full collections included, ran nearly every batch. At 200,000 it
+# runs every few batches (50,000 cost 3-4 % more CPU per event); only garbage in reference cycles,
+# which the loop does not make, waits that long.
+GC_YOUNG_THRESHOLD = 200_000
 
 
 def tune_gc() -> None:
     """Set the cyclic garbage collector for the batch loop, once start-up is done: everything alive
     now (modules, the model, clients) is moved out of every later collection (`gc.freeze`), and the
-    youngest generation is collected every `GC_YOUNG_THRESHOLD` net allocations, about once per
-    batch. Reference counting still frees acyclic garbage at once; only cycles wait longer. This
+    youngest generation is collected every `GC_YOUNG_THRESHOLD` net allocations, every few
+    batches. Reference counting still frees acyclic garbage at once; only cycles wait longer. This
     took the loop's CPU per event down by about a fifth (docs/performance.md)."""
     gc.collect()
     gc.freeze()

@@ -16,7 +16,7 @@ def restored_gc() -> Iterator[None]:
     gc.set_threshold(*thresholds)
 
 
-def test_tune_gc_collects_the_young_generation_about_once_per_batch(restored_gc: None) -> None:
+def test_tune_gc_collects_the_young_generation_every_few_batches(restored_gc: None) -> None:
     tune_gc()
     assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
 
