@@ -11,5 +11,6 @@ setup(
         Extension("inference.token_index", ["inference/token_index.pyx"], language="c++"),
         Extension("inference.line_sums", ["inference/line_sums.pyx"], language="c++"),
         Extension("inference.answers", ["inference/answers.pyx"]),
+        Extension("inference.fields", ["inference/fields.pyx"]),
     ]
 )

@@ -1,5 +1,6 @@
 """Wiring: settings → artifact, Redis, Kafka clients, pipeline, metrics server → Service."""
 
+import gc
 import logging
 import os
 import signal
@@ -42,6 +43,27 @@ def _first_model(source: ModelSource, check: Callable[[Artifact], None]) -> Load
     loaded = source.fetch(revision)
     check(loaded.artifact)
     return loaded
+
+
+# Objects allocated, less freed, before the youngest generation is collected (CPython: 700). A batch
+# of 1000 events holds tens of thousands of containers alive until it is produced; at 700 the
+# collector ran dozens of times per batch, and every object alive at that moment (the batch's) was
+# promoted, so older generations, full collections included, ran nearly every batch. At 200,000 it
+# runs every few batches (50,000 cost 3-4 % more CPU per event); only garbage in reference cycles,
+# which the loop does not make, waits that long.
+GC_YOUNG_THRESHOLD = 200_000
+
+
+def tune_gc() -> None:
+    """Set the cyclic garbage collector for the batch loop, once start-up is done: everything alive
+    now (modules, the model, clients) is moved out of every later collection (`gc.freeze`), and the
+    youngest generation is collected every `GC_YOUNG_THRESHOLD` net allocations, every few
+    batches. Reference counting still frees acyclic garbage at once; only cycles wait longer. This
+    took the loop's CPU per event down by about a fifth (docs/performance.md)."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def run_worker(settings: Settings) -> int:
@@ -222,6 +244,7 @@ def run_worker(settings: Settings) -> int:
     )
     for watcher in watchers:
         watcher.start()
+    tune_gc()
     try:
         return service.run()
     except FatalError as exc:

@@ -23,10 +23,14 @@ sharding: an upgrade keeps its claims), which is the cheapest per event; `shard_
 either layout anywhere.
 
 A batch costs:
-* single Redis: one EVALSHA, whose KEYS are the two buckets of every shard the batch touches;
+* single Redis: one EVALSHA, whose KEYS are the two buckets of every shard the batch touches and
+  whose arguments are four per shard (its count, and its fingerprints, ids and positions, each
+  packed into one argument), written before the caller's model call and its reply read after it,
+  on the caller's thread (`start`);
 * Redis Cluster: one EVALSHA per shard touched (every key of a call must share a slot), queued in
   one cluster pipeline, which writes each node's calls before reading any reply: one round trip
-  per primary, all primaries in parallel. MOVED/ASK and failovers are retried by redis-py's
+  per primary, all primaries in parallel, on a thread of the deduplicator's own while the caller
+  classifies. MOVED/ASK and failovers are retried by redis-py's
   cluster client; whatever it gives up on is raised as `redis.RedisError`, so the caller retries
   the whole batch. That is safe: the script only claims a fingerprint for its own record, and a
   claim found for the same record (id and position) is "process it".
@@ -37,6 +41,9 @@ instances racing on the same fingerprint are serialised by Redis: exactly one wi
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
@@ -47,33 +54,46 @@ from redis.exceptions import NoScriptError
 # layout are no longer read (they expire on their own).
 SHARD_DIGITS = 2
 
-# Arguments per event after the group's count: fingerprint, claim.
-_STRIDE = 2
-
 # Separates the id from the position in a claim; a byte that UTF-8 never uses (Lua's "\255").
 CLAIM_SEPARATOR = b"\xff"
 
+# Separates a group's events inside each of its three packed arguments, and the events' verdicts in
+# the reply; like CLAIM_SEPARATOR, a byte that UTF-8 never uses (Lua's "\254").
+FIELD_SEPARATOR = b"\xfe"
+
 # KEYS: (current bucket, previous bucket) per shard group. ARGV[1]: the current buckets' expiry
-# (unix seconds); then per group, in KEYS order: the number of events n, then n (fingerprint,
-# claim) pairs, a claim being `claim(id, position)` (joined in Python: one argument per event,
-# and no string building in the script on the common paths). Returns, per event in argument
-# order, "" to process it or the id it duplicates. "Process" writes this record's claim into the
-# current bucket unless it is already there: a new fingerprint, this record's claim found only in
-# the previous bucket (copied forward, so a late replay keeps its claim alive), or a bare-id claim
-# of the same id (rewritten with the position). A duplicate writes nothing, so duplicates do not
-# extend the original's lifetime.
-_CHECK_AND_SET = f"""
-local stride = {_STRIDE}
+# (unix seconds); then per group, in KEYS order: the number of events n, then its n fingerprints,
+# its n ids and its n positions, each joined by FIELD_SEPARATOR into one argument (four arguments
+# per group however large: a client packs each argument in Python, so 2 per event cost more than
+# the script). Returns one string: per event in argument order, "" to process it or the id it
+# duplicates, joined by FIELD_SEPARATOR. An event's claim is `id .. CLAIM_SEPARATOR .. position`
+# (see `claim`). "Process" writes this record's claim into the current bucket unless it is already
+# there: a new fingerprint, this record's claim found only in the previous bucket (copied forward,
+# so a late replay keeps its claim alive), or a bare-id claim of the same id (rewritten with the
+# position). A duplicate writes nothing, so duplicates do not extend the original's lifetime.
+_CHECK_AND_SET = """
 local expire_at = tonumber(ARGV[1])
-local out = {{}}
+local out = {}
+local function field(packed, from)
+  local stop = string.find(packed, '\\254', from, true)
+  if stop then
+    return string.sub(packed, from, stop - 1), stop + 1
+  end
+  return string.sub(packed, from), #packed + 2
+end
 local a = 2
 for k = 1, #KEYS, 2 do
   local cur, prev = KEYS[k], KEYS[k + 1]
   local n = tonumber(ARGV[a])
-  a = a + 1
+  local fps, ids, positions = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  a = a + 4
+  local f, i, p = 1, 1, 1
   for _ = 1, n do
-    local fp, claim = ARGV[a], ARGV[a + 1]
-    a = a + stride
+    local fp, id, position
+    fp, f = field(fps, f)
+    id, i = field(ids, i)
+    position, p = field(positions, p)
+    local claim = id .. '\\255' .. position
     local seen = redis.call('HGET', cur, fp)
     local current = seen
     if not seen then
@@ -84,7 +104,7 @@ for k = 1, #KEYS, 2 do
       local cut = string.find(seen, '\\255', 1, true)
       if cut then
         verdict = string.sub(seen, 1, cut - 1)
-      elseif seen ~= string.sub(claim, 1, string.find(claim, '\\255', 1, true) - 1) then
+      elseif seen ~= id then
         verdict = seen
       end
     end
@@ -95,7 +115,7 @@ for k = 1, #KEYS, 2 do
   end
   redis.call('EXPIREAT', cur, expire_at)
 end
-return out
+return table.concat(out, '\\254')
 """
 
 RedisClient = redis.Redis | RedisCluster
@@ -126,21 +146,48 @@ def claim(event_id: str, position: str) -> bytes:
     return event_id.encode() + CLAIM_SEPARATOR + position.encode()
 
 
+def _packed(fields: Sequence[str]) -> bytes:
+    """Fields as one script argument: each UTF-8 encoded (strictly: any other bytes than UTF-8's
+    would not be a claim) and joined by FIELD_SEPARATOR, which none of them can contain."""
+    return FIELD_SEPARATOR.join(map(str.encode, fields))
+
+
 def _group_args(
-    indices: list[int],
+    indices: list[int] | None,
     fingerprints: Sequence[str],
     ids: Sequence[str],
     positions: Sequence[str],
-) -> list[str | bytes | int]:
-    """One shard group's script arguments: its event count, then (fingerprint, claim) per event,
-    `indices` being the group's events' places in the batch."""
-    args: list[str | bytes | int] = [len(indices)]
-    append = args.append
-    sep = CLAIM_SEPARATOR
-    for i in indices:
-        append(fingerprints[i])
-        append(ids[i].encode() + sep + positions[i].encode())  # `claim`, inlined
-    return args
+) -> list[bytes | int]:
+    """One shard group's script arguments: its event count, then its fingerprints, ids and
+    positions, each packed into one argument. `indices` are the group's events' places in the
+    batch; None: the whole batch is the group."""
+    if indices is None:
+        return [len(fingerprints), _packed(fingerprints), _packed(ids), _packed(positions)]
+    return [
+        len(indices),
+        _packed([fingerprints[i] for i in indices]),
+        _packed([ids[i] for i in indices]),
+        _packed([positions[i] for i in indices]),
+    ]
+
+
+def _in_order(verdicts: list[str | None], groups: dict[str, list[int]]) -> list[str | None]:
+    """Verdicts that come grouped by shard, each put back at its event's index."""
+    ordered: list[str | None] = [None] * len(verdicts)
+    order = (i for indices in groups.values() for i in indices)
+    for i, verdict in zip(order, verdicts, strict=True):
+        ordered[i] = verdict
+    return ordered
+
+
+def _verdicts(reply: bytes | str, count: int) -> list[str | None]:
+    """The script's reply as one verdict per event: None to process it, or the id it duplicates."""
+    if isinstance(reply, str):
+        reply = reply.encode()
+    parts = reply.split(FIELD_SEPARATOR)
+    if len(parts) != count:
+        raise redis.ResponseError(f"dedup script answered {len(parts)} verdicts for {count} events")
+    return [p.decode() if p else None for p in parts]
 
 
 class Deduplicator:
@@ -177,6 +224,7 @@ class Deduplicator:
         # Registering only hashes the script; it is loaded on first use (and again on NOSCRIPT,
         # e.g. on a replica promoted after a failover or a node added by a resharding).
         self._script = client.register_script(_CHECK_AND_SET)
+        self._pool: ThreadPoolExecutor | None = None  # a cluster's checks run on it (`start`)
 
     @property
     def shard_digits(self) -> int:
@@ -215,15 +263,29 @@ class Deduplicator:
 
         Raises `redis.RedisError` when Redis is unavailable; nothing is published without a verdict.
         """
+        return self.start(fingerprints, ids, positions)()
+
+    def start(
+        self, fingerprints: Sequence[str], ids: Sequence[str], positions: Sequence[str]
+    ) -> Callable[[], list[str | None]]:
+        """`check` in two halves: the batch's request goes to Redis now, and the call returned
+        waits for the reply and gives `check`'s verdicts, so the caller works (classifies the batch)
+        while Redis answers, with no thread. The call must be made exactly once. Parameters as
+        `check`'s; `redis.RedisError` may come from either half."""
         if not len(fingerprints) == len(ids) == len(positions):
             raise ValueError(
                 f"{len(fingerprints)} fingerprints, {len(ids)} ids, {len(positions)} positions"
             )
-        if not fingerprints:
-            return []
+        count = len(fingerprints)
+        if not count:
+            return list
         # A bucket lives until its successor stops reading it: two bucket lengths after it began.
         bucket = self._bucket()
         expire_at = (bucket + 2) * self._bucket_seconds + 60
+        if not self._shard_digits:  # one group, the batch as it came
+            keys = list(self.shard_keys("", bucket))
+            reply = self._send(keys, [expire_at, *_group_args(None, fingerprints, ids, positions)])
+            return lambda: _verdicts(reply(), count)
         groups = group_by_shard(fingerprints, self._shard_digits)
         if self._cluster:
             calls = [
@@ -233,25 +295,67 @@ class Deduplicator:
                 )
                 for shard, indices in groups.items()
             ]
-            replies = [r for reply in self._run_per_shard(calls) for r in reply]
-        else:
-            keys: list[str] = []
-            args: list[str | bytes | int] = [expire_at]
-            for shard, indices in groups.items():
-                keys.extend(self.shard_keys(shard, bucket))
-                args.extend(_group_args(indices, fingerprints, ids, positions))
-            replies = self._script(keys=keys, args=args)
-        # The replies come grouped by shard: put each back at its event's index.
-        verdicts: list[str | None] = [None] * len(fingerprints)
-        order = (i for indices in groups.values() for i in indices)
-        for p, reply in zip(order, replies, strict=True):
-            if reply:
-                verdicts[p] = reply.decode() if isinstance(reply, bytes) else reply
-        return verdicts
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dedup")
+            replies = self._pool.submit(self._run_per_shard, calls).result
+            return lambda: _in_order(
+                [
+                    v
+                    for r, indices in zip(replies(), groups.values(), strict=True)
+                    for v in _verdicts(r, len(indices))
+                ],
+                groups,
+            )
+        keys = []
+        args: list[bytes | int] = [expire_at]
+        for shard, indices in groups.items():
+            keys.extend(self.shard_keys(shard, bucket))
+            args.extend(_group_args(indices, fingerprints, ids, positions))
+        reply = self._send(keys, args)
+        return lambda: _in_order(_verdicts(reply(), count), groups)
+
+    def _send(self, keys: list[str], args: list[bytes | int]) -> Callable[[], Any]:
+        """The script's EVALSHA written now on a connection of the client's pool; the call
+        returned reads its reply. Should the connection fail either way, or Redis not know the
+        script (restarted, failed over), the reply comes from the client's own call instead, with
+        its retries and its script loading: the script is safe to run twice (a claim found for the
+        same record is "process it")."""
+        client = self._client
+        assert isinstance(client, redis.Redis)  # not a cluster (`start`)
+        pool = client.connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
+        except (redis.ConnectionError, redis.TimeoutError):
+            conn.disconnect()
+            pool.release(conn)
+            return partial(self._script, keys=keys, args=args)
+        except BaseException:
+            conn.disconnect()
+            pool.release(conn)
+            raise
+
+        def reply() -> Any:
+            try:
+                return conn.read_response()
+            except NoScriptError:
+                pass
+            except (redis.ConnectionError, redis.TimeoutError):
+                conn.disconnect()
+            except redis.RedisError:  # an error reply: the connection is in step
+                raise
+            except BaseException:
+                conn.disconnect()
+                raise
+            finally:
+                pool.release(conn)
+            return self._script(keys=keys, args=args)
+
+        return reply
 
     def _run_per_shard(
-        self, calls: list[tuple[tuple[str, str], list[str | bytes | int]]]
-    ) -> list[list[bytes | str]]:
+        self, calls: list[tuple[tuple[str, str], list[bytes | int]]]
+    ) -> list[bytes | str]:
         """One EVALSHA per shard through one cluster pipeline; NOSCRIPT loads the script on every
         primary and resends only the calls it failed (the others already ran)."""
         replies: list[object] = [NoScriptError()] * len(calls)

@@ -107,7 +107,8 @@ class Metrics:
         )
         self.dedup_seconds = Histogram(
             "tagger_dedup_seconds",
-            "Redis round trip for one batch's dedup check.",
+            "Time one batch's dedup check held the loop: sending it, and waiting for the reply "
+            "once the batch is classified (the round trip overlaps the model call).",
             buckets=(*CLASSIFY_BUCKETS[4:], 0.1, 0.5, 1.0),
             registry=r,
         )

@@ -7,11 +7,10 @@ plain objects. Redis is touched exactly once per batch.
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from itertools import compress
-from typing import NamedTuple, Protocol, cast
+from typing import NamedTuple, Protocol, cast, runtime_checkable
 
 from consumer import codec
 from consumer.metrics import Metrics, observe_amortised
@@ -42,6 +41,16 @@ class Dedup(Protocol):
         """None per event to process, or the id it duplicates. `positions` name each event's
         input record ("topic:partition:offset"): the same record read again is processed, the
         same content at another position (even under the same id) is a duplicate."""
+        ...
+
+
+@runtime_checkable
+class SplitDedup(Dedup, Protocol):
+    def start(
+        self, fingerprints: Sequence[str], ids: Sequence[str], positions: Sequence[str]
+    ) -> Callable[[], list[str | None]]:
+        """`check` in two halves: the request is sent now, the call returned waits for the
+        verdicts (`consumer.dedup.Deduplicator.start`)."""
         ...
 
 
@@ -108,8 +117,6 @@ class Pipeline:
         self._classification_seconds = metrics.classification_seconds
         self._observe_dedup = metrics.dedup_seconds.observe
         self._fallbacks = metrics.classification_fallbacks
-        # Runs each batch's dedup check while this thread runs the model (one at a time).
-        self._dedup_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dedup")
 
     @property
     def version(self) -> str:
@@ -164,14 +171,18 @@ class Pipeline:
         if valid:
             # The model answers every event while Redis answers the dedup check, so the round
             # trip costs no time of its own; a duplicate's answer (one event in ten) is dropped.
-            checking = self._dedup_thread.submit(self._check, fingerprints, ids, positions)
-            time.sleep(0)  # the GIL to the check until it waits on Redis, then the model's
             started = time.perf_counter()
-            predictions = self._classify(fields)
-            observe_amortised(
-                self._classification_seconds, time.perf_counter() - started, len(fields)
-            )
-            verdicts = checking.result()  # raises what the check raised: nothing is produced
+            verdicts_of = self._start_check(fingerprints, ids, positions)
+            sent = time.perf_counter()
+            try:
+                predictions = self._classify(fields)
+            except BaseException:
+                verdicts_of()  # the reply read, so the connection goes back in step
+                raise
+            classified = time.perf_counter()
+            observe_amortised(self._classification_seconds, classified - sent, len(fields))
+            verdicts = verdicts_of()  # raises what the check raised: nothing is produced
+            self._observe_dedup(sent - started + time.perf_counter() - classified)
 
         answers: Iterator[Prediction | Exception] = iter(())
         if None in verdicts:
@@ -221,14 +232,16 @@ class Pipeline:
                 append(self._unexpected(record, exc, consumed_at))
         return outputs
 
-    def _check(
+    def _start_check(
         self, fingerprints: list[str], ids: list[str], positions: list[str]
-    ) -> list[str | None]:
-        """The batch's dedup check, timed (on the dedup thread)."""
-        started = time.perf_counter()
-        verdicts = self._dedup.check(fingerprints, ids, positions)
-        self._observe_dedup(time.perf_counter() - started)
-        return verdicts
+    ) -> Callable[[], list[str | None]]:
+        """The batch's dedup check sent; the call returned gives its verdicts. A `Dedup` that
+        cannot split its check answers here, before the model call."""
+        dedup = self._dedup
+        if isinstance(dedup, SplitDedup):
+            return dedup.start(fingerprints, ids, positions)
+        verdicts = dedup.check(fingerprints, ids, positions)
+        return lambda: verdicts
 
     def _show_observers(
         self, fresh: list[tuple[str, str]], predictions: list[Prediction | Exception]

@@ -4,7 +4,7 @@ the real script's verdicts are specified in tests/integration/test_dedup_redis.p
 import pytest
 import redis
 
-from consumer.dedup import CLAIM_SEPARATOR, Deduplicator, _group_args, claim
+from consumer.dedup import CLAIM_SEPARATOR, FIELD_SEPARATOR, Deduplicator, _group_args, claim
 
 
 @pytest.fixture
@@ -23,9 +23,26 @@ def test_the_separator_can_never_be_part_of_a_utf8_id_so_a_bare_id_is_told_from_
     assert all(claim(i, "t:0:0").split(CLAIM_SEPARATOR)[0] == i.encode() for i in ids)
 
 
-def test_each_event_is_packed_as_two_arguments_fingerprint_and_claim():
+def test_a_group_is_packed_as_its_count_then_its_fingerprints_ids_and_positions():
     args = _group_args([0, 2], ["fa", "fb", "fc"], ["1", "2", "3"], ["t:0:0", "t:0:1", "t:1:0"])
-    assert args == [2, "fa", claim("1", "t:0:0"), "fc", claim("3", "t:1:0")]
+    assert args == [2, b"fa\xfefc", b"1\xfe3", b"t:0:0\xfet:1:0"]
+
+
+def test_the_whole_batch_is_one_group_when_unsharded():
+    args = _group_args(None, ["fa", "fb"], ["1", "2"], ["t:0:0", "t:0:1"])
+    assert args == [2, b"fa\xfefb", b"1\xfe2", b"t:0:0\xfet:0:1"]
+
+
+def test_the_field_separator_can_never_be_part_of_a_utf8_field():
+    fields = ["evt-1", "é☃ with spaces:and:colons", "\x00\x7f\n", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", ""]
+    packed = _group_args(None, fields, fields, fields)[1]
+    assert isinstance(packed, bytes)
+    assert [f.decode() for f in packed.split(FIELD_SEPARATOR)] == fields
+
+
+def test_a_field_that_is_not_unicode_text_is_refused_before_anything_is_sent(dedup):
+    with pytest.raises(UnicodeEncodeError):
+        dedup.check(["fa"], ["lone \udcfe surrogate"], ["t:0:0"])
 
 
 def test_positions_must_match_the_events_one_to_one(dedup):

@@ -226,6 +226,22 @@ def test_a_redis_failure_produces_nothing_though_the_model_has_answered(stub_art
         p.process([FakeRecord(_event(1), 0)])
 
 
+def test_a_split_dedup_check_is_sent_before_the_model_call_and_read_after_it(stub_artifact):
+    order: list[str] = []
+
+    class Split(MemoryDedup):
+        def start(self, fingerprints, ids, positions):
+            order.append("sent")
+            verdicts = self.check(fingerprints, ids, positions)
+            return lambda: order.append("read") or verdicts
+
+    p = Pipeline(stub_artifact, Split(), T, Metrics(), 100_000)
+    predict = p._predict
+    p._predict = lambda pairs: order.append("model") or predict(pairs)
+    p.process([FakeRecord(_event(1), 0)])
+    assert order == ["sent", "model", "read"]
+
+
 def test_every_classified_event_is_one_classification_time_observation(stub_artifact):
     metrics = Metrics()
     p = Pipeline(stub_artifact, MemoryDedup(), T, metrics, 100_000)

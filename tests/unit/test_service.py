@@ -149,6 +149,41 @@ def test_offsets_are_stored_only_after_outputs_are_delivered(parts):
     assert consumer.stored == {0: 5}
 
 
+class ErrorEvent(Message):
+    """What the client hands over in place of a record when consuming fails."""
+
+    def __init__(self, code: int):
+        super().__init__(0)
+        self._error = KafkaError(code)
+
+    def error(self):  # type: ignore[override]
+        return self._error
+
+
+def test_a_consume_error_is_counted_and_the_records_around_it_are_processed(parts):
+    service, consumer, producer, _ = parts
+    consumer.queue = [Message(0), ErrorEvent(KafkaError._TRANSPORT), Message(1)]
+    service.step()
+    producer.deliver()
+    assert [json.loads(m.value())["id"] for m in producer.delivered] == ["e0-0", "e0-1"]
+    errors = service._metrics.registry.get_sample_value(
+        "tagger_kafka_errors_total", {"kind": "consume"}
+    )
+    assert errors == 1
+
+
+def test_a_partition_end_is_skipped_without_counting_an_error(parts):
+    service, consumer, producer, _ = parts
+    consumer.queue = [Message(0), ErrorEvent(KafkaError._PARTITION_EOF)]
+    service.step()
+    producer.deliver()
+    assert [json.loads(m.value())["id"] for m in producer.delivered] == ["e0-0"]
+    errors = service._metrics.registry.get_sample_value(
+        "tagger_kafka_errors_total", {"kind": "consume"}
+    )
+    assert not errors
+
+
 def test_redis_outage_holds_the_batch_and_publishes_nothing(parts):
     service, consumer, producer, dedup = parts
     dedup.down = True

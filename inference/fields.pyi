@@ -1,0 +1,3 @@
+"""Type stub for the compiled `inference/fields.pyx` (keep in step with its signatures)."""
+
+def fields_fingerprints(batch: bytes, urls: list[str | None]) -> list[tuple[str, str, str]]: ...
