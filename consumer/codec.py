@@ -1,13 +1,13 @@
 """Bytes ⇄ events: decode and validate input, build and serialise output records via `schemas`.
 
-Two ways to build an output record, with the same bytes (the property tests hold them equal):
-`encode_classified` / `encode_duplicate` validate the whole record through its pydantic model, and
-the batch encoders (`ClassifiedEncoder`, `DuplicateEncoder`) assemble it from parts that were each
-validated once: the event's fields when it was decoded (`decode`, against `RawContentEvent`, whose
-fields every output record repeats), the model's answers per batch against the output schema's
-own field types (`checked_predictions`: a tag outside `APPROVED_TAGS` is rejected there, so it is
-never emitted), and the fields every record of a batch shares once per batch. Validating each
-record again cost more than the model did (docs/performance.md).
+Output records are built by the batch encoders (`ClassifiedEncoder`, `DuplicateEncoder`) from
+parts that were each validated once: the event's fields when it was decoded (`decode`, against
+`RawContentEvent`, whose fields every output record repeats), the model's answers per batch
+against the output schema's own field types (`checked_predictions`: a tag outside
+`APPROVED_TAGS` is rejected there, so it is never emitted), and the fields every record of a
+batch shares once per batch. Validating each record again cost more than the model did
+(docs/performance.md); the property tests prove the bytes equal those of the record validated
+whole through its pydantic model.
 """
 
 import base64
@@ -70,15 +70,6 @@ def decode(value: bytes | None, max_bytes: int) -> RawContentEvent:
             f"{len(details)} validation error(s); first: {first['loc']}: {first['msg']}",
             details,
         ) from None
-
-
-_validate_classified = ClassifiedEvent.__pydantic_validator__.validate_python
-_validate_duplicate = DuplicateEvent.__pydantic_validator__.validate_python
-
-
-def _dump(model: Any) -> bytes:
-    """orjson over the validated model's fields: same JSON as pydantic's, a third of the cost."""
-    return orjson.dumps(model.__dict__)
 
 
 def _field_type(model: type[BaseModel], name: str) -> Any:
@@ -155,9 +146,9 @@ def _tail(fields: tuple[str, ...], values: tuple[Any, ...]) -> bytes:
 
 
 class ClassifiedEncoder:
-    """Builds one batch's `ClassifiedEvent` records from validated parts, the same bytes as
-    `encode_classified`: the decoded event, an answer from `checked_predictions`, the route, and
-    the batch's threshold, model version and times (validated here, once).
+    """Builds one batch's `ClassifiedEvent` records from validated parts, the same bytes as a
+    record validated whole: the decoded event, an answer from `checked_predictions`, the route,
+    and the batch's threshold, model version and times (validated here, once).
 
     :param threshold: the serving model's review threshold.
     :param model_version: the serving model's version.
@@ -202,9 +193,9 @@ class ClassifiedEncoder:
 
 
 class DuplicateEncoder:
-    """Builds one batch's `DuplicateEvent` records from validated parts, the same bytes as
-    `encode_duplicate`: the decoded event, the first id and fingerprint (validated per record;
-    duplicates are a minority) and the batch's consumption time (validated here, once).
+    """Builds one batch's `DuplicateEvent` records from validated parts, the same bytes as a
+    record validated whole: the decoded event, the first id and fingerprint (validated per
+    record; duplicates are a minority) and the batch's consumption time (validated here, once).
 
     :param consumed_at: when the batch was consumed.
     """
@@ -224,49 +215,6 @@ class DuplicateEncoder:
             "fingerprint": _validate_fingerprint(fingerprint),
         }
         return orjson.dumps(record)[:-1] + self._tail
-
-
-def encode_classified(
-    event: RawContentEvent,
-    *,
-    tag: str,
-    confidence: float,
-    probabilities: dict[str, float],
-    route: str,
-    threshold: float,
-    model_version: str,
-    consumed_at: datetime,
-    classified_at: datetime,
-) -> bytes:
-    """Validated against `ClassifiedEvent`, so a tag outside the approved set cannot be emitted."""
-    record = _validate_classified(
-        {
-            **event.__dict__,
-            "tag": tag,
-            "confidence": confidence,
-            "probabilities": probabilities,
-            "route": route,
-            "threshold": threshold,
-            "model_version": model_version,
-            "consumed_at": consumed_at,
-            "classified_at": classified_at,
-        }
-    )
-    return _dump(record)
-
-
-def encode_duplicate(
-    event: RawContentEvent, *, duplicate_of: str, fingerprint: str, consumed_at: datetime
-) -> bytes:
-    record = _validate_duplicate(
-        {
-            **event.__dict__,
-            "duplicate_of": duplicate_of,
-            "fingerprint": fingerprint,
-            "consumed_at": consumed_at,
-        }
-    )
-    return _dump(record)
 
 
 MAX_TEXT_COPY_BYTES = 16 * 1024
@@ -311,7 +259,3 @@ def encode_dead_letter(
         consumed_at=consumed_at,
     )
     return record.model_dump_json().encode()
-
-
-def event_key(event_id: str | int) -> bytes:
-    return str(event_id).encode()

@@ -118,6 +118,27 @@ end
 return table.concat(out, '\\254')
 """
 
+# KEYS: (current bucket, previous bucket) per shard group. ARGV: per group, in KEYS order, the
+# number of events n, then n (fingerprint, claim) pairs. Deletes each fingerprint from either
+# bucket only where it still holds this claim (another record's claim stays). Returns nothing.
+_RELEASE = """
+local a = 1
+for k = 1, #KEYS, 2 do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  for _ = 1, n do
+    local fp, claim = ARGV[a], ARGV[a + 1]
+    a = a + 2
+    for b = k, k + 1 do
+      if redis.call('HGET', KEYS[b], fp) == claim then
+        redis.call('HDEL', KEYS[b], fp)
+      end
+    end
+  end
+end
+return 0
+"""
+
 RedisClient = redis.Redis | RedisCluster
 
 
@@ -224,6 +245,7 @@ class Deduplicator:
         # Registering only hashes the script; it is loaded on first use (and again on NOSCRIPT,
         # e.g. on a replica promoted after a failover or a node added by a resharding).
         self._script = client.register_script(_CHECK_AND_SET)
+        self._release = client.register_script(_RELEASE)
         self._pool: ThreadPoolExecutor | None = None  # a cluster's checks run on it (`start`)
 
     @property
@@ -313,6 +335,34 @@ class Deduplicator:
             args.extend(_group_args(indices, fingerprints, ids, positions))
         reply = self._send(keys, args)
         return lambda: _in_order(_verdicts(reply(), count), groups)
+
+    def release(
+        self, fingerprints: Sequence[str], ids: Sequence[str], positions: Sequence[str]
+    ) -> None:
+        """Withdraw the claims these records made, where they still hold: for events that were
+        checked ("process it") but then dead-lettered instead of tagged, so the content is not
+        remembered under an id that was never tagged (republished from the dead-letter topic, it
+        is processed, not called a duplicate of itself). Rare: one script call per shard group.
+        Parameters as `check`'s; raises `redis.RedisError`."""
+        if not len(fingerprints) == len(ids) == len(positions):
+            raise ValueError(
+                f"{len(fingerprints)} fingerprints, {len(ids)} ids, {len(positions)} positions"
+            )
+        bucket = self._bucket()
+        groups = group_by_shard(fingerprints, self._shard_digits)
+        calls: list[tuple[tuple[str, str], list[bytes | int]]] = []
+        for shard, indices in groups.items():
+            args: list[bytes | int] = [len(indices)]
+            for i in indices:
+                args += [fingerprints[i].encode(), claim(ids[i], positions[i])]
+            calls.append((self.shard_keys(shard, bucket), args))
+        if self._cluster:  # every key of a call in one slot: a call per group
+            for keys, args in calls:
+                self._release(keys=list(keys), args=args)
+            return
+        self._release(
+            keys=[k for keys, _ in calls for k in keys], args=[a for _, args in calls for a in args]
+        )
 
     def _send(self, keys: list[str], args: list[bytes | int]) -> Callable[[], Any]:
         """The script's EVALSHA written now on a connection of the client's pool; the call

@@ -45,6 +45,16 @@ class Dedup(Protocol):
 
 
 @runtime_checkable
+class ReleasingDedup(Dedup, Protocol):
+    def release(
+        self, fingerprints: Sequence[str], ids: Sequence[str], positions: Sequence[str]
+    ) -> None:
+        """Withdraw the claims of checked records that were dead-lettered, not tagged
+        (`consumer.dedup.Deduplicator.release`)."""
+        ...
+
+
+@runtime_checkable
 class SplitDedup(Dedup, Protocol):
     def start(
         self, fingerprints: Sequence[str], ids: Sequence[str], positions: Sequence[str]
@@ -88,7 +98,7 @@ def _raising(exc: Exception) -> Callable[..., bytes]:
     """An encoder that fails every record with `exc` (the batch's shared fields were invalid)."""
 
     def encode(*_args: object) -> bytes:
-        raise exc
+        raise exc.with_traceback(None)  # each record's own traceback, not all of them chained
 
     return encode
 
@@ -209,8 +219,9 @@ class Pipeline:
             encode_classified = _raising(exc)
 
         threshold, topics, append = self._threshold, self._topics, outputs.append
-        for record, event, event_id, fp, seen in zip(
-            kept, events, ids, fingerprints, verdicts, strict=True
+        failed: list[int] = []  # checked as new, then dead-lettered: their claims are withdrawn
+        for i, (record, event, event_id, fp, seen) in enumerate(
+            zip(kept, events, ids, fingerprints, verdicts, strict=True)
         ):
             try:
                 if seen is not None:
@@ -230,6 +241,16 @@ class Pipeline:
                     append(_output((topics.review, key, value, "review", tag)))
             except Exception as exc:  # never crash on input
                 append(self._unexpected(record, exc, consumed_at))
+                if seen is None:
+                    failed.append(i)
+        if failed and isinstance(self._dedup, ReleasingDedup):
+            # Before anything is produced: should Redis fail here, the batch is retried whole
+            # (its records are the same records, so their claims are theirs again).
+            self._dedup.release(
+                [fingerprints[i] for i in failed],
+                [ids[i] for i in failed],
+                [positions[i] for i in failed],
+            )
         return outputs
 
     def _start_check(

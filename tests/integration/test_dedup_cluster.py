@@ -110,6 +110,16 @@ def test_replay_and_resend_are_told_apart_on_the_cluster(client, key):
     assert dedup.check(fps, ids, at(range(300), partition=1)) == ids
 
 
+def test_released_claims_are_withdrawn_from_their_shards_on_the_cluster(client, key):
+    dedup = Deduplicator(client, key, HOUR)
+    fps = fingerprints(300, "release")  # spread over every shard, so every primary
+    ids = [f"e{i}" for i in range(300)]
+    dedup.check(fps, ids, at(range(300)))
+    dedup.release(fps[:150], ids[:150], at(range(150)))
+    verdicts = dedup.check(fps, ids, at(range(300), partition=1))  # re-sends of all 300
+    assert verdicts == [None] * 150 + ids[150:]
+
+
 def test_legacy_bare_id_claims_are_read_on_the_cluster(client, key):
     dedup = Deduplicator(client, key, HOUR)
     fps = fingerprints(100, "legacy")

@@ -124,6 +124,25 @@ def test_a_legacy_claim_in_the_previous_bucket_is_read_and_carried_forward(dedup
     assert client.hget(current, "a") == claim("1", "content.raw:0:0")
 
 
+def test_a_released_claim_lets_the_same_id_through_at_a_new_position(dedup):
+    dedup.check(["a"], ["1"], at(0))
+    dedup.release(["a"], ["1"], at(0))
+    assert dedup.check(["a"], ["1"], at(9)) == [None]
+
+
+def test_release_leaves_another_records_claim_in_place(dedup):
+    dedup.check(["a"], ["1"], at(0))
+    dedup.release(["a"], ["2"], at(1))  # a record that never held the claim
+    assert dedup.check(["a"], ["2"], at(1)) == ["1"]
+
+
+def test_release_withdraws_a_claim_from_the_previous_bucket(dedup, clock):
+    dedup.check(["a", "b"], ["1", "2"], at(0, 1))
+    clock.now += DAY
+    dedup.release(["a"], ["1"], at(0))
+    assert dedup.check(["a", "b"], ["3", "4"], at(2, 3)) == [None, "2"]
+
+
 def test_fingerprint_from_the_previous_bucket_is_still_remembered(dedup, clock):
     dedup.check(["a"], ["1"], at(0))
     clock.now += DAY

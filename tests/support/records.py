@@ -3,6 +3,10 @@ confluent_kafka.Message the service reads."""
 
 import json
 
+import orjson
+from pydantic import BaseModel
+
+from schemas.events import RawContentEvent
 from schemas.topics import DEFAULT_TOPICS
 
 
@@ -58,3 +62,11 @@ class SentMessage:
 
     def key(self) -> bytes | None:
         return self._key
+
+
+def validated_record(model: type[BaseModel], event: RawContentEvent, **fields: object) -> bytes:
+    """The reference output record: `event`'s fields and `fields`, validated whole through the
+    record's pydantic model and serialised with orjson, as the service's encoders must write it
+    (they assemble it from parts validated once; the property tests hold the bytes equal)."""
+    record = model.model_validate({**event.__dict__, **fields})
+    return orjson.dumps(record.__dict__)

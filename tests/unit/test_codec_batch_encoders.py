@@ -1,6 +1,7 @@
 """The batch encoders (`ClassifiedEncoder`, `DuplicateEncoder`) and `checked_predictions` against
-the validated path: the same bytes for every valid input, records that validate against their
-schema, and no answer outside the schema (a tag that is not approved above all) ever encoded."""
+the record validated whole through its model: the same bytes for every valid input, records that
+validate against their schema, and no answer outside the schema (a tag that is not approved above
+all) ever encoded."""
 
 import math
 from datetime import UTC, datetime
@@ -14,11 +15,10 @@ from consumer.codec import (
     ClassifiedEncoder,
     DuplicateEncoder,
     checked_predictions,
-    encode_classified,
-    encode_duplicate,
 )
 from schemas.events import ClassifiedEvent, DuplicateEvent, RawContentEvent
 from schemas.tags import APPROVED_TAGS
+from tests.support.records import validated_record
 from tests.support.strategies import datetimes, event_ids, probabilities, raw_events, tags
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -68,7 +68,8 @@ def test_a_classified_record_is_the_validated_paths_bytes_and_validates(
         consumed_at=consumed_at,
         classified_at=classified_at,
     )(event, tag, confidence, probs, route)
-    slow = encode_classified(
+    slow = validated_record(
+        ClassifiedEvent,
         event,
         tag=tag,
         confidence=confidence,
@@ -88,8 +89,12 @@ def test_a_duplicate_record_is_the_validated_paths_bytes_and_validates(
     event: RawContentEvent, first_id: str | int, fingerprint: str, consumed_at: datetime
 ):
     fast = DuplicateEncoder(consumed_at=consumed_at)(event, first_id, fingerprint)
-    slow = encode_duplicate(
-        event, duplicate_of=first_id, fingerprint=fingerprint, consumed_at=consumed_at
+    slow = validated_record(
+        DuplicateEvent,
+        event,
+        duplicate_of=first_id,
+        fingerprint=fingerprint,
+        consumed_at=consumed_at,
     )
     assert fast == slow
     assert DuplicateEvent.model_validate_json(fast).duplicate_of == first_id

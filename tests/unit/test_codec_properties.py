@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from consumer.codec import (
+    ClassifiedEncoder,
     DecodeError,
+    DuplicateEncoder,
     decode,
-    encode_classified,
     encode_dead_letter,
-    encode_duplicate,
 )
 from schemas.events import ClassifiedEvent, DuplicateEvent, RawContentEvent
 from tests.support.strategies import (
@@ -40,17 +40,10 @@ def test_a_valid_event_decodes_to_itself(event: RawContentEvent):
 def test_a_classified_record_reads_back_as_its_event_and_its_answer(
     event: RawContentEvent, tag: str, confidence: float, route: str, classified_at: datetime
 ):
-    value = encode_classified(
-        event,
-        tag=tag,
-        confidence=confidence,
-        probabilities={tag: confidence},
-        route=route,
-        threshold=0.5,
-        model_version="v1",
-        consumed_at=NOW,
-        classified_at=classified_at,
+    encode = ClassifiedEncoder(
+        threshold=0.5, model_version="v1", consumed_at=NOW, classified_at=classified_at
     )
+    value = encode(event, tag, confidence, {tag: confidence}, route)
     record = ClassifiedEvent.model_validate_json(value)
     assert (record.tag, record.confidence, record.route) == (tag, confidence, route)
     assert record.probabilities == {tag: confidence}
@@ -62,7 +55,7 @@ def test_a_classified_record_reads_back_as_its_event_and_its_answer(
 def test_a_duplicate_record_reads_back_as_its_event_and_the_first_id(
     event: RawContentEvent, first_id: str | int
 ):
-    value = encode_duplicate(event, duplicate_of=first_id, fingerprint="f" * 32, consumed_at=NOW)
+    value = DuplicateEncoder(consumed_at=NOW)(event, first_id, "f" * 32)
     record = DuplicateEvent.model_validate_json(value)
     assert record.duplicate_of == first_id and record.fingerprint == "f" * 32
     assert decode(value, LIMIT) == event

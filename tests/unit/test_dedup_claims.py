@@ -4,7 +4,14 @@ the real script's verdicts are specified in tests/integration/test_dedup_redis.p
 import pytest
 import redis
 
-from consumer.dedup import CLAIM_SEPARATOR, FIELD_SEPARATOR, Deduplicator, _group_args, claim
+from consumer.dedup import (
+    _CHECK_AND_SET,
+    CLAIM_SEPARATOR,
+    FIELD_SEPARATOR,
+    Deduplicator,
+    _group_args,
+    claim,
+)
 
 
 @pytest.fixture
@@ -52,3 +59,8 @@ def test_positions_must_match_the_events_one_to_one(dedup):
 
 def test_an_empty_batch_needs_no_redis(dedup):
     assert dedup.check([], [], []) == []
+
+
+def test_the_scripts_use_the_separators_python_defines():
+    assert f"'\\{CLAIM_SEPARATOR[0]}'" in _CHECK_AND_SET
+    assert f"'\\{FIELD_SEPARATOR[0]}'" in _CHECK_AND_SET

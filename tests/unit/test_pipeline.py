@@ -33,6 +33,13 @@ class MemoryDedup:
             out.append(None if prev == (event_id, position) else prev[0])
         return out
 
+    def release(
+        self, fingerprints: Sequence[str], ids: Sequence[str], positions: Sequence[str]
+    ) -> None:
+        for fp, event_id, position in zip(fingerprints, ids, positions, strict=True):
+            if self.seen.get(fp) == (event_id, position):
+                del self.seen[fp]
+
 
 def _event(i, title="Object detection with YOLO", description="boxes in images"):
     return event(i, title, description, created_on="2020-01-01T00:00:00")
@@ -153,6 +160,50 @@ def test_unexpected_error_on_one_event_dead_letters_it_and_keeps_the_rest(pipeli
     outs = p.process([FakeRecord(_event(1, "explode now"), 0), FakeRecord(_event(2), 1)])
     assert [o.topic for o in outs] == [T.dead_letter, T.tagged]
     assert json.loads(outs[0].value)["error"]["code"] == "processing_error"
+
+
+def _failing_on(p, word: str):
+    real = p._predict
+
+    def flaky(pairs: list[tuple[str, str]]):
+        if any(word in title for title, _ in pairs):
+            raise RuntimeError("boom")
+        return real(pairs)
+
+    return flaky
+
+
+def test_an_event_dead_lettered_after_its_check_does_not_keep_its_claim(pipeline, monkeypatch):
+    p, dedup = pipeline
+    monkeypatch.setattr(p, "_predict", _failing_on(p, "explode"))
+    [out] = p.process([FakeRecord(_event(1, "explode now"), 0)])
+    assert out.topic == T.dead_letter
+    assert dedup.seen == {}
+
+
+def test_a_dead_lettered_event_republished_later_is_tagged_not_a_duplicate(pipeline, monkeypatch):
+    p, _ = pipeline
+    monkeypatch.setattr(p, "_predict", _failing_on(p, "explode"))
+    p.process([FakeRecord(_event(1, "explode detection"), 0)])
+    monkeypatch.undo()
+    [out] = p.process([FakeRecord(_event(1, "explode detection"), 7)])  # from the dead letters
+    assert out.topic == T.tagged
+
+
+def test_claims_of_tagged_and_duplicate_events_are_kept_beside_a_dead_lettered_one(
+    pipeline, monkeypatch
+):
+    p, dedup = pipeline
+    monkeypatch.setattr(p, "_predict", _failing_on(p, "explode"))
+    outs = p.process(
+        [
+            FakeRecord(_event(1), 0),
+            FakeRecord(_event(2), 1),  # the same content as 1: a duplicate
+            FakeRecord(_event(3, "explode now"), 2),
+        ]
+    )
+    assert [o.topic for o in outs] == [T.tagged, T.duplicate, T.dead_letter]
+    assert sorted(event_id for event_id, _ in dedup.seen.values()) == ["1"]
 
 
 def test_an_event_that_breaks_batch_normalisation_alone_is_dead_lettered(pipeline, monkeypatch):
