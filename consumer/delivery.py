@@ -113,12 +113,21 @@ class ProducerLike(Protocol):
     """The subset of confluent_kafka.Producer delivery bookkeeping uses."""
 
     def produce(
-        self, topic: str, value: bytes, key: bytes | None, partition: int, on_delivery: OnDelivery
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        partition: int,
+        on_delivery: OnDelivery,
+        /,
     ) -> None:
         """confluent-kafka's `produce(topic, value, key, partition, on_delivery)`, called with
         positional arguments: parsing keyword arguments cost about 0.3 µs of each record's
-        1 µs call (docs/performance.md)."""
+        1 µs call (docs/performance.md). The client's fifth parameter is the delivery callback
+        (`on_delivery`, or its alias `callback`, as the type stubs name it), hence
+        positional-only here."""
         ...
+
     def poll(self, timeout: float) -> int: ...
     def flush(self, timeout: float) -> int: ...
 
