@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from prometheus_client import CollectorRegistry
 
 from consumer.config import Settings
-from consumer.delivery import Batch, DeliveryTracker
+from consumer.delivery import ANY_PARTITION, Batch, DeliveryTracker
 from consumer.http import start_http_server
 from consumer.kafka import consumer_config, producer_config
 from consumer.service import consume_batch
@@ -107,11 +107,13 @@ def run(settings: Settings, output_topic: str) -> int:
             for record in records:
                 while True:
                     try:
+                        # Positional, as the service calls it (consumer.delivery).
                         produce(
                             output_topic,
                             record.value(),
                             record.key(),
-                            on_delivery=batch.on_delivery,
+                            ANY_PARTITION,
+                            batch.on_delivery,
                         )
                         break
                     except BufferError:

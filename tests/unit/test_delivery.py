@@ -69,7 +69,7 @@ class Producer:
     def __init__(self, fail=(), full=0):
         self.pending, self.delivered, self.fail, self.full = [], [], list(fail), full
 
-    def produce(self, topic, value, key, *, on_delivery):
+    def produce(self, topic, value, key, partition, on_delivery):
         if self.full:
             self.full -= 1
             raise BufferError
@@ -162,11 +162,11 @@ class FullOnce(Producer):
         super().__init__()
         self.at, self.calls = at, 0
 
-    def produce(self, topic, value, key, *, on_delivery):
+    def produce(self, topic, value, key, partition, on_delivery):
         self.calls += 1
         if self.calls == self.at:
             raise BufferError
-        super().produce(topic, value, key, on_delivery=on_delivery)
+        super().produce(topic, value, key, partition, on_delivery)
 
 
 def test_a_full_local_queue_mid_batch_produces_every_output_once_in_order():
@@ -182,7 +182,7 @@ def test_a_full_local_queue_mid_batch_produces_every_output_once_in_order():
 class Refusing(Producer):
     """A client that refuses every record (e.g. a topic it cannot write to)."""
 
-    def produce(self, topic, value, key, *, on_delivery):
+    def produce(self, topic, value, key, partition, on_delivery):
         raise KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))
 
 

@@ -85,7 +85,7 @@ class FakeProducer:
         self.auto_deliver = True
         self.fail_next = 0
 
-    def produce(self, topic, value, key, on_delivery):
+    def produce(self, topic, value, key, partition, on_delivery):
         self.pending.append((SentMessage(topic, value, key), on_delivery))
 
     def deliver(self):
