@@ -1,6 +1,9 @@
 """The chaos suite's pure parts: the schedule a seed draws, the event plan, and the checker's
 verdict on constructed records (each kind of violation, and a clean run)."""
 
+import os
+import subprocess
+import sys
 from itertools import islice
 
 import orjson
@@ -26,6 +29,7 @@ from chaos.schedule import (
     make_schedule,
     window,
 )
+from chaos.services import ServicesError
 
 # -- schedule ---------------------------------------------------------------------------------
 
@@ -463,3 +467,23 @@ def test_a_duplicate_is_read_with_what_it_duplicates():
     assert output_record("duplicate", 1, 2, value) == OutputRecord(
         "duplicate", 1, 2, "7", duplicate_of="5"
     )
+
+
+# -- one definition -----------------------------------------------------------------------------
+
+
+def test_the_session_timeout_is_the_services_own():
+    """An override the instances inherit moves the frozen-instance holds with it."""
+    code = "from chaos.schedule import SESSION_TIMEOUT_SECONDS as s; print(s)"
+    env = {**os.environ, "KAFKA_CONFIG_SESSION_TIMEOUT_MS": "31000"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert float(out.stdout) == 31.0
+
+
+def test_the_test_servers_raise_the_chaos_suites_services_error():
+    """One ServicesError: a fixture that skips on it also skips on the chaos suite's."""
+    from tests.support import servers
+
+    assert servers.ServicesError is ServicesError
