@@ -9,6 +9,15 @@ outputs. Each check is named, so a failing one says exactly which promise broke:
 * `exactly_once` (exactly-once only): no input record has more than one output; at-least-once
   reports the surplus as `replays` instead (a crash before the commit republishes, by design);
 * `content_once`: no content reaches tagged/review under two different ids;
+* `content_classified`: every distinct content acknowledged has a tagged/review output (exactly
+  one under exactly-once): per-id counting alone lets a lost tag through when replays of a
+  re-send make up the count;
+* `valid_records`: every output validates against its topic's schema (`schemas.events`), so a
+  tag outside the approved `Tag` literal fails here;
+* `route_matches_confidence`: a tagged/review record is on the topic its own `route` names, and
+  that is `tagged` exactly when `confidence >= threshold`;
+* `duplicate_of_classified`: a duplicate's `duplicate_of` names an id with the same content that
+  has a tagged/review output;
 * `resends_to_duplicates`: an upstream re-send (the same id and content at a new offset) goes to
   the duplicates topic; under at-least-once a replay of the first one may land beside it. The
   first publication of the id is routed only if its content was not seen first under another id
@@ -16,7 +25,9 @@ outputs. Each check is named, so a failing one says exactly which promise broke:
   otherwise it is a duplicate too;
 * `committed_at_end`: the group's committed offsets are the input's end offsets;
 * `no_dead_letters`: nothing on the dead-letter topic;
-* `no_unknown_outputs`: every output's id was published.
+* `no_unknown_outputs`: every output's id was published;
+* `exits_explained`: every instance exit nobody asked for was the service's fatal exit 1 inside
+  a broker outage (from the kill until a grace after the restart); the run passes these in.
 """
 
 from collections import Counter, defaultdict
@@ -35,11 +46,19 @@ CHECKS: tuple[str, ...] = (
     "none_missing",
     "exactly_once",
     "content_once",
+    "content_classified",
+    "valid_records",
+    "route_matches_confidence",
+    "duplicate_of_classified",
     "resends_to_duplicates",
     "committed_at_end",
     "no_dead_letters",
     "no_unknown_outputs",
+    "exits_explained",
 )
+# The service's documented fatal exit (README, docs/operations.md): a delivery or transaction
+# failure it cannot ride out, e.g. while the broker is down; the supervisor restarts it.
+FATAL_EXIT = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +91,37 @@ class InputRecord:
 @dataclass(frozen=True, slots=True)
 class OutputRecord:
     """A record read back from an output topic; `id` is the event's (None for a dead letter
-    of a value without one)."""
+    of a value without one).
+
+    :param invalid: why the value fails its topic's schema (None: it validates).
+    :param record_route: a tagged/review record's own `route` field.
+    :param confidence: a tagged/review record's confidence, compared with its `threshold`.
+    :param duplicate_of: a duplicate's `duplicate_of`, as a string.
+    """
 
     route: Route
     partition: int
     offset: int
     id: str | None
+    invalid: str | None = None
+    record_route: str | None = None
+    confidence: float | None = None
+    threshold: float | None = None
+    duplicate_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """An instance exit nobody asked for, as the supervisor saw it.
+
+    :param instance: the slot's name.
+    :param at: seconds after the input started.
+    :param code: the exit code (negative: killed by that signal).
+    """
+
+    instance: str
+    at: float
+    code: int | None
 
 
 @dataclass
@@ -122,6 +166,8 @@ def check(
     outputs: Iterable[OutputRecord],
     committed: Mapping[int, int],
     end: Mapping[int, int],
+    exits: Sequence[Exit] = (),
+    outages: Sequence[tuple[float, float]] = (),
 ) -> Report:
     """Every check over one run's records.
 
@@ -131,6 +177,9 @@ def check(
     :param outputs: every output topic read back the same way.
     :param committed: the group's committed offset per input partition (absent: none).
     :param end: the input's end offset per partition.
+    :param exits: the instances' exits nobody asked for.
+    :param outages: (from, until) seconds in which a fatal exit is expected: each broker outage
+        with its grace (`broker_outages`).
     """
     if guarantee not in GUARANTEES:
         raise ValueError(f"guarantee must be one of {GUARANTEES}, not {guarantee!r}")
@@ -157,6 +206,10 @@ def check(
             report.flag("no_dead_letters", f"dead letter {o.partition}:{o.offset} (id {o.id})")
         elif o.id is None or o.id not in published:
             report.flag("no_unknown_outputs", f"{o.route} {o.partition}:{o.offset} id {o.id}")
+        if o.invalid is not None:
+            report.flag("valid_records", f"{o.route} {o.partition}:{o.offset}: {o.invalid}")
+        elif o.route in ROUTED:
+            _check_route(report, o)
 
     surplus = 0
     for event_id, n_in in sorted(published.items()):
@@ -179,6 +232,36 @@ def check(
         if len(ids) > 1:
             report.flag("content_once", f"content {fingerprint} tagged/reviewed as {sorted(ids)}")
 
+    classified_by_content: Counter[str] = Counter()
+    for o in outputs:
+        if o.route in ROUTED and o.id is not None and o.id in content:
+            classified_by_content[content[o.id]] += 1
+    for fingerprint in sorted({s.content for s in sent}):
+        n = classified_by_content[fingerprint]
+        if n == 0 or (guarantee == "exactly-once" and n > 1):
+            report.flag("content_classified", f"content {fingerprint}: {n} tagged/review outputs")
+
+    for o in outputs:
+        if o.route != "duplicate" or o.invalid is not None:
+            continue
+        original = o.duplicate_of
+        mine = content.get(o.id or "", f"<unknown content of {o.id}>")
+        if original is None or content.get(original) != mine:
+            why = "another content" if original in content else "an unknown id"
+            report.flag(
+                "duplicate_of_classified",
+                f"duplicate {o.partition}:{o.offset} id {o.id}: duplicate_of {original} has {why}",
+            )
+        elif not any(routed[original][r] for r in ROUTED):
+            report.flag(
+                "duplicate_of_classified",
+                f"duplicate {o.partition}:{o.offset} id {o.id}: {original} never tagged/reviewed",
+            )
+
+    for e in exits:
+        if e.code != FATAL_EXIT or not any(start <= e.at <= until for start, until in outages):
+            report.flag("exits_explained", f"{e.instance} exited {e.code} at t={e.at:.1f}s")
+
     for partition, end_offset in sorted(end.items()):
         done = committed.get(partition)
         if done != end_offset and not (done is None and end_offset == 0):  # empty: none due
@@ -200,8 +283,47 @@ def check(
         "outputs": len(outputs),
         **{f"outputs_{route}": by_route[route] for route in ("tagged", "review", "duplicate")},
         "outputs_dead_letter": by_route["dead_letter"],
+        "unplanned_exits": len(exits),
     }
     return report
+
+
+def _check_route(report: Report, o: OutputRecord) -> None:
+    """A classified record's topic, its own `route` field and its confidence agree."""
+    assert o.confidence is not None and o.threshold is not None
+    due = "tagged" if o.confidence >= o.threshold else "review"
+    if o.record_route != o.route or due != o.route:
+        report.flag(
+            "route_matches_confidence",
+            f"{o.route} {o.partition}:{o.offset} id {o.id}: route {o.record_route}, "
+            f"confidence {o.confidence} vs threshold {o.threshold}",
+        )
+
+
+def broker_outages(
+    events: Iterable[Mapping[str, object]], grace: float
+) -> list[tuple[float, float]]:
+    """When an instance may exit 1: from each broker kill until `grace` seconds after its
+    restart (or for ever, when the restart never happened), as (from, until) seconds.
+
+    :param events: the run's fault log (`t`, `kind`, `action`), in time order.
+    :param grace: how long after the restart a delivery or a transaction started during the
+        outage may still fail (a few session timeouts: the group rejoins, retries run out).
+    """
+    outages: list[tuple[float, float]] = []
+    began: float | None = None
+    for e in events:
+        if e.get("kind") != "kill_broker":
+            continue
+        t = float(str(e["t"]))
+        if e.get("action") == "SIGKILL":
+            began = t
+        elif e.get("action") == "restarted" and began is not None:
+            outages.append((began, t + grace))
+            began = None
+    if began is not None:
+        outages.append((began, float("inf")))
+    return outages
 
 
 def _check_resend(

@@ -38,7 +38,8 @@ class Instance:
         self.metrics_port: int | None = None
         self.wanted = False  # the supervisor restarts a wanted instance that exited
         self.starts = 0
-        self.unplanned_exits: list[int] = []  # exit codes of exits nobody asked for
+        # (time.monotonic(), exit code) of each exit nobody asked for, as the supervisor saw it
+        self.unplanned_exits: list[tuple[float, int | None]] = []
         self.lock = threading.Lock()
 
     def start(self) -> None:
@@ -124,7 +125,7 @@ class Supervisor:
                     if time.monotonic() - first < self._delay:
                         continue
                     code = inst.proc.returncode
-                    inst.unplanned_exits.append(code)
+                    inst.unplanned_exits.append((first, code))
                     log.warning("%s exited %s unasked: restarting", inst.name, code)
                     print(
                         f"[chaos] {inst.name} exited {code} on its own: restarted",

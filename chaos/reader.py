@@ -8,10 +8,19 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, Message, TopicPartition
+from pydantic import BaseModel, ValidationError
 
 from chaos.checker import InputRecord, OutputRecord, Route
 from inference.text import fingerprint
+from schemas.events import ClassifiedEvent, DeadLetterEvent, DuplicateEvent
 from schemas.topics import Topics
+
+SCHEMAS: dict[Route, type[BaseModel]] = {
+    "tagged": ClassifiedEvent,
+    "review": ClassifiedEvent,
+    "duplicate": DuplicateEvent,
+    "dead_letter": DeadLetterEvent,
+}
 
 
 def _client(bootstrap: str, group: str | None = None) -> Consumer:
@@ -118,9 +127,43 @@ def read_run(
             )
             inputs.append(InputRecord(partition, offset, _id(event), content))
             continue
-        route = routes[str(msg.topic())]
-        if route == "dead_letter":
-            # The raw value's id, when it was readable JSON.
-            event = _json((event.get("raw_value_text") or "").encode())
-        outputs.append(OutputRecord(route, partition, offset, _id(event)))
+        outputs.append(output_record(routes[str(msg.topic())], partition, offset, msg.value()))
     return inputs, outputs
+
+
+def output_record(route: Route, partition: int, offset: int, value: bytes | None) -> OutputRecord:
+    """One output as the checker takes it: validated against its topic's schema (the `Tag`
+    literal holds the approved tags), with the fields the checks compare.
+
+    :param route: which output topic it was read from.
+    :param value: the record's bytes as read.
+    """
+    event = _json(value)
+    if route == "dead_letter":
+        # The raw value's id, when it was readable JSON.
+        event_id = _id(_json((event.get("raw_value_text") or "").encode()))
+    else:
+        event_id = _id(event)
+    try:
+        parsed = SCHEMAS[route].model_validate_json(value or b"")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return OutputRecord(
+            route, partition, offset, event_id, invalid=f"{where}: {first['msg']}"[:200]
+        )
+    if isinstance(parsed, ClassifiedEvent):
+        return OutputRecord(
+            route,
+            partition,
+            offset,
+            event_id,
+            record_route=parsed.route,
+            confidence=parsed.confidence,
+            threshold=parsed.threshold,
+        )
+    if isinstance(parsed, DuplicateEvent):
+        return OutputRecord(
+            route, partition, offset, event_id, duplicate_of=str(parsed.duplicate_of)
+        )
+    return OutputRecord(route, partition, offset, event_id)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos.checker import Guarantee, Report, check
+from chaos.checker import Exit, Guarantee, Report, broker_outages, check
 from chaos.instances import Instance, Supervisor, group_env, service_dir
 from chaos.producer import (
     PacedProducer,
@@ -25,7 +25,7 @@ from chaos.producer import (
     synthetic_texts,
 )
 from chaos.reader import committed_offsets, end_offsets, read_run
-from chaos.schedule import Fault, make_schedule
+from chaos.schedule import SESSION_TIMEOUT_SECONDS, Fault, make_schedule
 from chaos.services import ROOT, Services
 from consumer.config import service_env, topic_env
 from schemas.topics import DEFAULT_TOPICS, Topics
@@ -34,6 +34,9 @@ log = logging.getLogger("chaos")
 
 INPUT_PARTITIONS = 6
 GROUP = "chaos-tagger"
+# After a broker restart, how long an instance may still exit 1 for it: deliveries and
+# transactions begun during the outage run out of retries, and the group rejoins.
+OUTAGE_GRACE_SECONDS = 3 * SESSION_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,14 @@ class Run:
             return False
         return all(done.get(p) == end for p, end in ends.items())
 
+    def exits(self) -> list[Exit]:
+        """Every exit nobody asked for, in seconds after the input started."""
+        return [
+            Exit(i.name, round(at - self.started, 1), code)
+            for i in self.instances
+            for at, code in i.unplanned_exits
+        ]
+
     def stop_all(self) -> None:
         for inst in self.instances:
             with inst.lock:
@@ -329,7 +340,16 @@ def execute(options: Options) -> dict[str, Any]:
         committed = committed_offsets(services.bootstrap, GROUP, run.topics.input)
         ends = end_offsets(services.bootstrap, run.topics.input)
         inputs, outputs = read_run(services.bootstrap, run.topics)
-        report = check(options.guarantee, producer.acked, inputs, outputs, committed, ends)
+        report = check(
+            options.guarantee,
+            producer.acked,
+            inputs,
+            outputs,
+            committed,
+            ends,
+            exits=run.exits(),
+            outages=broker_outages(run.events, OUTAGE_GRACE_SECONDS),
+        )
         summary["producer"] = {
             "published": producer.published,
             "acknowledged": len(producer.acked),
@@ -347,9 +367,13 @@ def execute(options: Options) -> dict[str, Any]:
         run.stop_all()
         summary["events"] = run.events
         summary["instance_starts"] = {i.name: i.starts for i in run.instances}
-        summary["unplanned_exits"] = {
-            i.name: i.unplanned_exits for i in run.instances if i.unplanned_exits
-        }
+        summary["unplanned_exits"] = [
+            {"instance": e.instance, "t": e.at, "code": e.code} for e in run.exits()
+        ]
+        summary["expected_exit_windows"] = [
+            [start, round(until, 1) if until != float("inf") else None]
+            for start, until in broker_outages(run.events, OUTAGE_GRACE_SECONDS)
+        ]
         try:
             services.down()
         except Exception as exc:

@@ -1,8 +1,8 @@
 """The fault schedule a seed draws: what happens, to what, when and for how long.
 
-Pure (no I/O, no clock): the same seed, duration and instance count always give the same schedule,
-so a failed run is replayed by passing its seed again. Faults are placed so the run stays
-recoverable:
+Pure (no I/O, no clock): the same seed, duration and instance count always give the same schedule
+(for the same session timeout, read once from the service's consumer config), so a failed run is
+replayed by passing its seed again. Faults are placed so the run stays recoverable:
 
 * at most `instances - 1` of the group's instances are impaired at any moment (one always runs),
   and an instance has one fault at a time;
@@ -15,6 +15,9 @@ recoverable:
 import random
 from dataclasses import asdict, dataclass
 from typing import Literal
+
+from consumer.config import Settings
+from consumer.kafka import consumer_config
 
 FaultKind = Literal[
     "kill_instance",
@@ -37,9 +40,12 @@ KINDS: tuple[FaultKind, ...] = (
 INSTANCE_KINDS = frozenset({"kill_instance", "term_instance", "stop_instance"})
 INFRA_KINDS = frozenset({"kill_broker", "freeze_redis", "restart_redis"})
 
-# The consumer's session.timeout.ms (consumer/kafka.py): a frozen instance must outlast it, so the
-# group evicts it and it comes back to a rebalance it missed.
-SESSION_TIMEOUT_SECONDS = 15.0
+# The consumer's session.timeout.ms as the service's instances get it (consumer/kafka.py's default,
+# or a KAFKA_CONFIG_SESSION_TIMEOUT_MS override they inherit): a frozen instance must outlast it,
+# so the group evicts it and it comes back to a rebalance it missed.
+SESSION_TIMEOUT_SECONDS = (
+    float(consumer_config(Settings.model_construct())["session.timeout.ms"]) / 1000.0
+)
 
 # (min, max) seconds each fault holds: the delay before a restart, how long a process stays
 # frozen, how long an extra instance stays.

@@ -15,7 +15,8 @@ SERVICES_SH = ROOT / "scripts" / "services.sh"
 
 
 class ServicesError(RuntimeError):
-    """scripts/services.sh failed, or a pidfile names no process of ours."""
+    """scripts/services.sh or scripts/install-system.sh failed (the message has its output),
+    or a pidfile names no process of ours."""
 
 
 def free_ports(n: int) -> list[int]:
@@ -29,8 +30,9 @@ def free_ports(n: int) -> list[int]:
         return ports
 
 
-def _kafka_lib_dir() -> Path:
-    """The jars install-system.sh put in the default state dir, shared by every instance."""
+def default_kafka_lib_dir() -> Path:
+    """Where install-system.sh puts the Kafka jars (KAFKA_LIB_DIR, else the default state dir's
+    `kafka/lib`), shared by every instance: the chaos run's and the tests' alike."""
     if os.environ.get("KAFKA_LIB_DIR"):
         return Path(os.environ["KAFKA_LIB_DIR"]).resolve()
     default = Path(os.environ.get("SERVICES_DIR") or ".services")
@@ -46,7 +48,7 @@ class Services:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir.resolve()
         self.kafka_port, self.controller_port, self.redis_port = free_ports(3)
-        self.kafka_lib_dir = _kafka_lib_dir()
+        self.kafka_lib_dir = default_kafka_lib_dir()
 
     @property
     def bootstrap(self) -> str:

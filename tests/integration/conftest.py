@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import LocalServices, ServicesError, ensure_installed
+from chaos.services import ServicesError
+from tests.support.servers import LocalServices, ensure_installed
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

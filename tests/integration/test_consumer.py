@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from chaos.reader import committed_offsets, end_offsets
 from schemas.events import ClassifiedEvent, DeadLetterEvent, DuplicateEvent
 from schemas.tags import APPROVED_TAGS
 from tests.support.harness import (
     ServiceProcess,
-    committed,
-    end_offsets,
     produce,
     read_outputs,
     unique_topics,
@@ -188,7 +187,7 @@ def test_sigterm_exits_zero_with_offsets_committed(services, topics, service_fac
     svc = service_factory().start()
     read_outputs(services.bootstrap, topics, expected=300)
     assert svc.terminate(timeout=15) == 0
-    assert committed(services.bootstrap, svc.group, topics.input) == end_offsets(
+    assert committed_offsets(services.bootstrap, svc.group, topics.input) == end_offsets(
         services.bootstrap, topics.input
     )
 

@@ -14,10 +14,11 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
+from chaos.services import ServicesError
 from consumer.dedup import Deduplicator, claim, shard_of
 from consumer.redis_client import connect
 from inference.text import fingerprint
-from tests.support.servers import LocalRedisCluster, ServicesError
+from tests.support.servers import LocalRedisCluster
 
 HOUR = 3600
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from chaos.services import ServicesError
 from consumer.dedup import Deduplicator
 from inference.text import fingerprint
-from tests.support.servers import LocalServices, ServicesError
+from tests.support.servers import LocalServices
 
 HOUR = 3600
 FSYNC_WAIT = 1.5  # appendfsync everysec: what is older than a second is on disk

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka import Consumer, Producer
 
+from chaos.reader import committed_offsets, end_offsets
 from consumer.config import Settings
 from consumer.dedup import Deduplicator
 from consumer.kafka import consumer_config, producer_config
@@ -19,8 +20,6 @@ from schemas.topics import TOPIC_ROLES, Topics
 from tests.support.harness import (
     Outputs,
     ServiceProcess,
-    committed,
-    end_offsets,
     produce,
     read_outputs,
     unique_topics,
@@ -86,7 +85,7 @@ def test_a_read_committed_reader_sees_every_event_once_across_a_sigkill(
     assert out.by_topic[topics.duplicate] == []
     assert out.by_topic[topics.dead_letter] == []
     assert restarted.terminate() == 0
-    assert committed(services.bootstrap, svc.group, topics.input) == end_offsets(
+    assert committed_offsets(services.bootstrap, svc.group, topics.input) == end_offsets(
         services.bootstrap, topics.input
     )
 
@@ -141,7 +140,9 @@ def test_an_aborted_transaction_is_invisible_to_read_committed_and_its_events_ar
         service.transactions.abort(rewind=True)
         ends = end_offsets(services.bootstrap, topics.input)
         assert wait_for(
-            lambda: service.step() or committed(services.bootstrap, group, topics.input) == ends,
+            lambda: (
+                service.step() or committed_offsets(services.bootstrap, group, topics.input) == ends
+            ),
             timeout=60,
             interval=0,
         )

@@ -15,6 +15,7 @@ import uuid
 import pytest
 import yaml
 
+from chaos.services import free_ports
 from consumer.config import topic_env
 from consumer.topics import ensure_topics
 from tests.support.harness import ROOT, ServiceProcess, produce, start_module, unique_topics
@@ -27,7 +28,6 @@ from tests.support.promql import (
     load_dashboard,
 )
 from tests.support.records import event
-from tests.support.servers import free_ports
 
 pytestmark = pytest.mark.integration
 

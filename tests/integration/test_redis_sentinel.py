@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from chaos.services import free_ports
 from consumer.dedup import Deduplicator, claim
 from consumer.redis_client import connect
-from tests.support.servers import free_ports
 
 SERVICE = "tagger"
 

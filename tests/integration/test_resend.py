@@ -12,12 +12,11 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from chaos.reader import committed_offsets, end_offsets
 from schemas.events import DuplicateEvent
 from schemas.topics import Topics
 from tests.support.harness import (
     ServiceProcess,
-    committed,
-    end_offsets,
     produce,
     read_outputs,
     unique_topics,
@@ -92,7 +91,7 @@ def test_records_read_again_after_a_rewind_are_processed_again_not_duplicates(
     assert read_outputs(services.bootstrap, topics, expected=60).total() == 60
     assert first.terminate() == 0
     ends = end_offsets(services.bootstrap, topics.input)
-    assert committed(services.bootstrap, first.group, topics.input) == ends
+    assert committed_offsets(services.bootstrap, first.group, topics.input) == ends
 
     rewind_to_start(services.bootstrap, first.group, topics.input, partitions=len(ends))
     again = service_factory(group=first.group).start()  # same group, same dedup store
@@ -100,6 +99,6 @@ def test_records_read_again_after_a_rewind_are_processed_again_not_duplicates(
     assert classified_ids(out, topics) == sorted([f"r-{i}" for i in range(60)] * 2)
     assert out.by_topic[topics.duplicate] == []
     assert wait_for(
-        lambda: committed(services.bootstrap, again.group, topics.input) == ends, timeout=30
+        lambda: committed_offsets(services.bootstrap, again.group, topics.input) == ends, timeout=30
     )
     assert again.terminate() == 0

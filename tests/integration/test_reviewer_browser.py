@@ -29,10 +29,11 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from chaos.reader import committed_offsets
+from chaos.services import free_ports
 from tests.support import ROOT
-from tests.support.harness import committed, start_module, wait_for
+from tests.support.harness import start_module, wait_for
 from tests.support.reviewer import classified_bytes
-from tests.support.servers import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -380,9 +381,9 @@ def test_reviewers_in_a_browser(
         }
 
         # Only the prefix before the first undecided record (1003, offset 2) is committed.
-        assert wait_for(lambda: committed(bootstrap, group, review).get(0) == 2, 15)
+        assert wait_for(lambda: committed_offsets(bootstrap, group, review).get(0) == 2, 15)
         time.sleep(1.5)
-        assert committed(bootstrap, group, review).get(0) == 2
+        assert committed_offsets(bootstrap, group, review).get(0) == 2
 
         # The API: strangers get 401, an unapproved tag 422, and neither writes.
         before = len(feedback(bootstrap, feedback_topic))
@@ -437,7 +438,7 @@ def test_reviewers_in_a_browser(
 
         # Bob decides the last review item: now the whole partition is committed.
         press(bob, Keys.ENTER)
-        assert wait_for(lambda: committed(bootstrap, group, review).get(0) == 4, 15)
+        assert wait_for(lambda: committed_offsets(bootstrap, group, review).get(0) == 4, 15)
         assert depth() == 1, "the report alice holds"
 
         # Enter on a focused button is that button's (here skip), never the model's tag.

@@ -17,21 +17,21 @@ import pytest
 import redis
 from confluent_kafka import Consumer, TopicPartition
 
+from chaos.reader import committed_offsets, end_offsets
+from chaos.services import ServicesError
 from inference.text import fingerprint
 from schemas.topics import Topics
 from tests.support import synthetic
 from tests.support.harness import (
     Outputs,
     ServiceProcess,
-    committed,
-    end_offsets,
     produce,
     read_outputs,
     unique_topics,
     wait_for,
 )
 from tests.support.records import event
-from tests.support.servers import LocalRedisCluster, LocalServices, ServicesError
+from tests.support.servers import LocalRedisCluster, LocalServices
 
 pytestmark = pytest.mark.integration
 
@@ -278,8 +278,10 @@ def test_three_processes_on_a_cluster_lose_nothing_when_one_is_killed_mid_stream
     assert all(under <= {c, f"x{c[1:]}"} for c, under in classified_under.items()), summary
     end = end_offsets(services.bootstrap, topics.input)
     assert sum(end.values()) == len(ids)
-    assert wait_for(lambda: committed(services.bootstrap, group, topics.input) == end, 30), (
-        committed(services.bootstrap, group, topics.input),
+    assert wait_for(
+        lambda: committed_offsets(services.bootstrap, group, topics.input) == end, 30
+    ), (
+        committed_offsets(services.bootstrap, group, topics.input),
         end,
     )
     for p in (procs[0], procs[2]):

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from chaos.services import free_ports
 from consumer.config import service_env
 from consumer.metrics import scrape, total
 from consumer.topics import ensure_topics
 from schemas.topics import DEFAULT_TOPICS, Topics
 from tests.support import ROOT
-from tests.support.servers import free_ports
 
 
 def unique_topics(partitions: int, bootstrap: str) -> Topics:
@@ -101,28 +101,6 @@ def read_outputs(
     finally:
         consumer.close()
     return out
-
-
-def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        tps = [TopicPartition(topic, p) for p in meta.partitions]
-        return {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
-    finally:
-        consumer.close()
-
-
-def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in meta.partitions
-        }
-    finally:
-        consumer.close()
 
 
 def start_module(

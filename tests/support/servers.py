@@ -24,40 +24,15 @@ import random
 import socket
 import subprocess
 from collections.abc import Mapping
-from contextlib import ExitStack, suppress
+from contextlib import suppress
 from pathlib import Path
 
+from chaos.services import SERVICES_SH, ServicesError, default_kafka_lib_dir, free_ports
 from tests.support import ROOT
 
-SERVICES_SH = ROOT / "scripts" / "services.sh"
 INSTALL_SH = ROOT / "scripts" / "install-system.sh"
 
 WHICH = ("all", "kafka", "redis", "redis-cluster")
-
-
-class ServicesError(RuntimeError):
-    """scripts/services.sh or scripts/install-system.sh failed; the message has its output."""
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct TCP ports that are free on 127.0.0.1 right now."""
-    with ExitStack() as stack:
-        ports = []
-        for _ in range(n):
-            s = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
-        return ports
-
-
-def default_kafka_lib_dir() -> Path:
-    """Where install-system.sh puts the Kafka jars (shared by every instance)."""
-    if os.environ.get("KAFKA_LIB_DIR"):
-        return Path(os.environ["KAFKA_LIB_DIR"])
-    services_dir = Path(os.environ.get("SERVICES_DIR") or ".services")
-    if not services_dir.is_absolute():
-        services_dir = ROOT / services_dir
-    return services_dir / "kafka" / "lib"
 
 
 def ensure_installed(timeout: float = 900) -> None:
@@ -85,7 +60,7 @@ class LocalServices:
     def __init__(self, base_dir: Path, env: Mapping[str, str] | None = None) -> None:
         self.base_dir = Path(base_dir).resolve()
         self.kafka_port, self.controller_port, self.redis_port = free_ports(3)
-        self.kafka_lib_dir = default_kafka_lib_dir().resolve()
+        self.kafka_lib_dir = default_kafka_lib_dir()
         self.extra_env = dict(env or {})  # more services.sh settings, e.g. REDIS_APPENDONLY
         self._atexit_registered = False
 
