@@ -49,14 +49,14 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    """The group's committed offset per partition; a partition never committed is left out."""
+    """The group's committed offset per partition. A partition never committed counts as 0, where
+    the group starts it (`auto.offset.reset=earliest`): an empty partition is then caught up
+    (0 == its end offset), and one holding records is not."""
     consumer = _client(bootstrap, group)
     try:
         meta = consumer.list_topics(topic, timeout=15).topics[topic]
         tps = [TopicPartition(topic, p) for p in meta.partitions]
-        return {
-            tp.partition: tp.offset for tp in consumer.committed(tps, timeout=15) if tp.offset >= 0
-        }
+        return {tp.partition: max(tp.offset, 0) for tp in consumer.committed(tps, timeout=15)}
     finally:
         consumer.close()
 
