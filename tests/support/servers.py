@@ -144,11 +144,26 @@ def _port_free(port: int) -> bool:
         return True
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux; its default elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port_run(n: int, bus_offset: int = 10000, attempts: int = 200) -> int:
     """The first of n consecutive ports that are free on 127.0.0.1, as are the same ports +
-    `bus_offset` (a Redis Cluster node's bus port)."""
+    `bus_offset` (a Redis Cluster node's bus port). Chosen below the kernel's ephemeral range
+    where it can be, so no outgoing connection takes one between this check and the nodes'
+    start (a bus port at 52052 was taken so in CI)."""
+    low, _ = _ephemeral_range()
+    bottom, top = 10000, low - bus_offset - n
+    if top <= bottom:  # no room below the range: anywhere, as before
+        bottom, top = 20000, 65535 - bus_offset - n
     for _ in range(attempts):
-        base = random.randrange(20000, 65535 - bus_offset - n)
+        base = random.randrange(bottom, top)
         ports = [base + i for i in range(n)]
         if all(_port_free(p) and _port_free(p + bus_offset) for p in ports):
             return base
