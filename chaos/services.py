@@ -2,16 +2,20 @@
 directory, plus the signals services.sh has no verb for (SIGKILL, SIGSTOP, SIGCONT), sent to the
 pid its pidfile names once the process's command line confirms it is ours."""
 
+import atexit
 import os
 import signal
 import socket
 import subprocess
 import time
-from contextlib import ExitStack
+from collections.abc import Mapping
+from contextlib import ExitStack, suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES_SH = ROOT / "scripts" / "services.sh"
+
+WHICH = ("all", "kafka", "redis", "redis-cluster")
 
 
 class ServicesError(RuntimeError):
@@ -39,16 +43,17 @@ def default_kafka_lib_dir() -> Path:
     return (default if default.is_absolute() else ROOT / default).resolve() / "kafka" / "lib"
 
 
-class Services:
-    """Kafka (KRaft, one node) and Redis with AOF persistence, for one run.
+class LocalServices:
+    """One Kafka (KRaft, single node) + Redis instance with its own ports and state dir."""
 
-    :param state_dir: the SERVICES_DIR of this run (data, logs, pidfiles).
-    """
-
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir.resolve()
+    def __init__(self, base_dir: Path, env: Mapping[str, str] | None = None) -> None:
+        self.base_dir = Path(base_dir).resolve()
         self.kafka_port, self.controller_port, self.redis_port = free_ports(3)
         self.kafka_lib_dir = default_kafka_lib_dir()
+        self.extra_env = dict(env or {})  # more services.sh settings, e.g. REDIS_APPENDONLY
+        self._atexit_registered = False
+
+    # -- addresses -------------------------------------------------------------------------
 
     @property
     def bootstrap(self) -> str:
@@ -58,23 +63,24 @@ class Services:
     def redis_url(self) -> str:
         return f"redis://localhost:{self.redis_port}/0"
 
+    # -- control ---------------------------------------------------------------------------
+
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
-            "SERVICES_DIR": str(self.state_dir),
+            "SERVICES_DIR": str(self.base_dir),
             "KAFKA_PORT": str(self.kafka_port),
             "KAFKA_CONTROLLER_PORT": str(self.controller_port),
             "REDIS_PORT": str(self.redis_port),
             "KAFKA_LIB_DIR": str(self.kafka_lib_dir),
-            # Persistence on: a graceful restart must keep every dedup claim.
-            "REDIS_APPENDONLY": "yes",
-            "KAFKA_HEAP": os.environ.get("CHAOS_KAFKA_HEAP", "-Xms256m -Xmx512m"),
-            # A frozen instance is the only reason Redis or Kafka would wait: no long stops.
-            "STOP_TIMEOUT": "20",
+            **self.extra_env,
         }
 
-    def _script(self, action: str, which: str, timeout: float = 240) -> None:
-        proc = subprocess.run(
+    def _run(self, action: str, which: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        if which not in WHICH:
+            raise ValueError(f"which must be one of {WHICH}, not {which!r}")
+        # The script detaches the servers from its stdio, so capturing output cannot hang.
+        return subprocess.run(
             ["bash", str(SERVICES_SH), action, which],
             env=self.env(),
             stdin=subprocess.DEVNULL,
@@ -83,19 +89,63 @@ class Services:
             timeout=timeout,
             check=False,
         )
+
+    def _check(self, action: str, which: str, timeout: float) -> str:
+        proc = self._run(action, which, timeout)
         if proc.returncode != 0:
             raise ServicesError(
                 f"scripts/services.sh {action} {which} exited {proc.returncode} "
-                f"(SERVICES_DIR={self.state_dir})\n{proc.stdout}{proc.stderr}"
+                f"(SERVICES_DIR={self.base_dir})\n{proc.stdout}{proc.stderr}"
             )
+        return proc.stdout + proc.stderr
 
-    def up(self, which: str = "all") -> None:
-        """Start (a no-op for what runs) and wait until ready."""
-        self._script("up", which)
+    def up(self, which: str = "all", timeout: float = 240) -> None:
+        """Start (no-op when running) and wait until ready."""
+        if not self._atexit_registered:
+            atexit.register(self.down_quietly)  # safety net if a run dies before teardown
+            self._atexit_registered = True
+        self._check("up", which, timeout)
 
-    def down(self, which: str = "all") -> None:
-        """Graceful stop; services.sh sends SIGKILL after its STOP_TIMEOUT."""
-        self._script("down", which)
+    def down(self, which: str = "all", timeout: float = 120) -> None:
+        """Graceful stop (SIGKILL after the script's timeout); no-op when stopped."""
+        self._check("down", which, timeout)
+
+    def is_up(self, which: str = "all") -> bool:
+        return self._run("status", which, timeout=30).returncode == 0
+
+    def down_quietly(self) -> None:
+        with suppress(Exception):  # best effort (teardown after a failure, interpreter exit)
+            self.down()
+
+    def __repr__(self) -> str:
+        return (
+            f"LocalServices(base_dir={self.base_dir}, kafka={self.bootstrap}, "
+            f"controller={self.controller_port}, redis={self.redis_url})"
+        )
+
+
+class Services(LocalServices):
+    """Kafka (KRaft, one node) and Redis with AOF persistence, for one chaos run, plus the
+    signals services.sh has no verb for.
+
+    :param state_dir: the SERVICES_DIR of this run (data, logs, pidfiles).
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__(
+            state_dir,
+            env={
+                # Persistence on: a graceful restart must keep every dedup claim.
+                "REDIS_APPENDONLY": "yes",
+                "KAFKA_HEAP": os.environ.get("CHAOS_KAFKA_HEAP", "-Xms256m -Xmx512m"),
+                # A frozen instance is the only reason Redis or Kafka would wait: no long stops.
+                "STOP_TIMEOUT": "20",
+            },
+        )
+
+    @property
+    def state_dir(self) -> Path:
+        return self.base_dir
 
     def pid(self, which: str) -> int:
         """The running process of `kafka` or `redis`, as its pidfile names it. Checked against

@@ -23,16 +23,13 @@ import os
 import random
 import socket
 import subprocess
-from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
 
-from chaos.services import SERVICES_SH, ServicesError, default_kafka_lib_dir, free_ports
+from chaos.services import LocalServices, ServicesError, default_kafka_lib_dir
 from tests.support import ROOT
 
 INSTALL_SH = ROOT / "scripts" / "install-system.sh"
-
-WHICH = ("all", "kafka", "redis", "redis-cluster")
 
 
 def ensure_installed(timeout: float = 900) -> None:
@@ -51,87 +48,6 @@ def ensure_installed(timeout: float = 900) -> None:
     if proc.returncode != 0:
         raise ServicesError(
             f"`scripts/install-system.sh` exited {proc.returncode}\n{proc.stdout}{proc.stderr}"
-        )
-
-
-class LocalServices:
-    """One Kafka (KRaft, single node) + Redis instance with its own ports and state dir."""
-
-    def __init__(self, base_dir: Path, env: Mapping[str, str] | None = None) -> None:
-        self.base_dir = Path(base_dir).resolve()
-        self.kafka_port, self.controller_port, self.redis_port = free_ports(3)
-        self.kafka_lib_dir = default_kafka_lib_dir()
-        self.extra_env = dict(env or {})  # more services.sh settings, e.g. REDIS_APPENDONLY
-        self._atexit_registered = False
-
-    # -- addresses -------------------------------------------------------------------------
-
-    @property
-    def bootstrap(self) -> str:
-        return f"localhost:{self.kafka_port}"
-
-    @property
-    def redis_url(self) -> str:
-        return f"redis://localhost:{self.redis_port}/0"
-
-    # -- control ---------------------------------------------------------------------------
-
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "SERVICES_DIR": str(self.base_dir),
-            "KAFKA_PORT": str(self.kafka_port),
-            "KAFKA_CONTROLLER_PORT": str(self.controller_port),
-            "REDIS_PORT": str(self.redis_port),
-            "KAFKA_LIB_DIR": str(self.kafka_lib_dir),
-            **self.extra_env,
-        }
-
-    def _run(self, action: str, which: str, timeout: float) -> subprocess.CompletedProcess[str]:
-        if which not in WHICH:
-            raise ValueError(f"which must be one of {WHICH}, not {which!r}")
-        # The script detaches the servers from its stdio, so capturing output cannot hang.
-        return subprocess.run(
-            ["bash", str(SERVICES_SH), action, which],
-            env=self.env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def _check(self, action: str, which: str, timeout: float) -> str:
-        proc = self._run(action, which, timeout)
-        if proc.returncode != 0:
-            raise ServicesError(
-                f"scripts/services.sh {action} {which} exited {proc.returncode} "
-                f"(SERVICES_DIR={self.base_dir})\n{proc.stdout}{proc.stderr}"
-            )
-        return proc.stdout + proc.stderr
-
-    def up(self, which: str = "all", timeout: float = 240) -> None:
-        """Start (no-op when running) and wait until ready."""
-        if not self._atexit_registered:
-            atexit.register(self.down_quietly)  # safety net if a run dies before teardown
-            self._atexit_registered = True
-        self._check("up", which, timeout)
-
-    def down(self, which: str = "all", timeout: float = 120) -> None:
-        """Graceful stop (SIGKILL after the script's timeout); no-op when stopped."""
-        self._check("down", which, timeout)
-
-    def is_up(self, which: str = "all") -> bool:
-        return self._run("status", which, timeout=30).returncode == 0
-
-    def down_quietly(self) -> None:
-        with suppress(Exception):  # best effort (teardown after a failure, interpreter exit)
-            self.down()
-
-    def __repr__(self) -> str:
-        return (
-            f"LocalServices(base_dir={self.base_dir}, kafka={self.bootstrap}, "
-            f"controller={self.controller_port}, redis={self.redis_url})"
         )
 
 
