@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from chaos.services import ServicesError
-from tests.support.servers import LocalServices, ensure_installed
+from schemas.topics import Topics
+from tests.support.harness import ServiceProcess, unique_topics
+from tests.support.servers import LocalRedisCluster, LocalServices, ensure_installed
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -67,3 +69,44 @@ def new_topic(services: LocalServices) -> Callable[..., str]:
         return name
 
     return create
+
+
+@pytest.fixture
+def topics(services: LocalServices) -> Topics:
+    """A fresh set of the service's topics, 3 input partitions."""
+    return unique_topics(3, services.bootstrap)
+
+
+@pytest.fixture
+def start_service(
+    services: LocalServices, tmp_path: Path
+) -> Iterator[Callable[..., ServiceProcess]]:
+    """Makes `ServiceProcess`es (the session's broker and Redis unless told otherwise, a log per
+    process in the test's dir), every one stopped after the test. Keywords as `ServiceProcess`'s."""
+    started: list[ServiceProcess] = []
+
+    def make(**kwargs: object) -> ServiceProcess:
+        kwargs.setdefault("bootstrap", services.bootstrap)
+        kwargs.setdefault("redis_url", services.redis_url)
+        svc = ServiceProcess(log_path=tmp_path / f"service-{len(started)}.log", **kwargs)  # type: ignore[arg-type]
+        started.append(svc)
+        return svc
+
+    yield make
+    for svc in started:
+        svc.stop_quietly()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
+    """A local 3-primary Redis Cluster for the module's tests."""
+    cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.up()
+    except ServicesError as exc:
+        cluster.down_quietly()
+        pytest.fail(f"could not start the Redis Cluster ({cluster!r}):\n{exc}", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.down()

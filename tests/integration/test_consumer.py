@@ -2,6 +2,7 @@
 
 import base64
 import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,8 @@ from chaos.reader import committed_offsets, end_offsets
 from schemas.events import ClassifiedEvent, DeadLetterEvent, DuplicateEvent
 from schemas.tags import APPROVED_TAGS
 from tests.support.harness import (
-    ServiceProcess,
     produce,
     read_outputs,
-    unique_topics,
     wait_for,
 )
 from tests.support.records import event
@@ -23,29 +22,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def topics(services):
-    return unique_topics(3, services.bootstrap)
-
-
-@pytest.fixture
-def service_factory(services, model_dir, topics, tmp_path):
-    started: list[ServiceProcess] = []
-
-    def make(**kwargs) -> ServiceProcess:
-        svc = ServiceProcess(
-            bootstrap=services.bootstrap,
-            redis_url=services.redis_url,
-            model_dir=model_dir,
-            topics=topics,
-            log_path=tmp_path / f"service-{len(started)}.log",
-            **kwargs,
-        )
-        started.append(svc)
-        return svc
-
-    yield make
-    for svc in started:
-        svc.stop_quietly()
+def service_factory(start_service, model_dir, topics):
+    return partial(start_service, model_dir=model_dir, topics=topics)
 
 
 def _dataset_events(dataset_path: str, prefix: str) -> list[bytes]:

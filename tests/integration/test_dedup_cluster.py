@@ -14,27 +14,12 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from chaos.services import ServicesError
 from consumer.dedup import Deduplicator, claim, shard_of
 from consumer.redis_client import connect
 from inference.text import fingerprint
 from tests.support.servers import LocalRedisCluster
 
 HOUR = 3600
-
-
-@pytest.fixture(scope="module")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
-    cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
-    try:
-        cluster.up()
-    except ServicesError as exc:
-        cluster.down_quietly()
-        pytest.fail(f"could not start the Redis Cluster ({cluster!r}):\n{exc}", pytrace=False)
-    try:
-        yield cluster
-    finally:
-        cluster.down()
 
 
 @pytest.fixture

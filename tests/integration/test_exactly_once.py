@@ -3,7 +3,6 @@ of the output topics sees across a crash, an aborted transaction and a fenced in
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -19,10 +18,8 @@ from consumer.service import Service
 from schemas.topics import TOPIC_ROLES, Topics
 from tests.support.harness import (
     Outputs,
-    ServiceProcess,
     produce,
     read_outputs,
-    unique_topics,
     wait_for,
 )
 from tests.support.records import event
@@ -33,30 +30,12 @@ EOS = {"PROCESSING_GUARANTEE": "exactly-once"}
 
 
 @pytest.fixture
-def topics(services) -> Topics:
-    return unique_topics(3, services.bootstrap)
+def service_factory(start_service, model_dir, topics):
+    def make(instance_id: str, group: str | None = None):
+        extra_env = {**EOS, "INSTANCE_ID": instance_id}
+        return start_service(model_dir=model_dir, topics=topics, group=group, extra_env=extra_env)
 
-
-@pytest.fixture
-def service_factory(services, model_dir, topics, tmp_path) -> Iterator:
-    started: list[ServiceProcess] = []
-
-    def make(instance_id: str, group: str | None = None) -> ServiceProcess:
-        svc = ServiceProcess(
-            bootstrap=services.bootstrap,
-            redis_url=services.redis_url,
-            model_dir=model_dir,
-            topics=topics,
-            log_path=tmp_path / f"service-{len(started)}.log",
-            group=group,
-            extra_env={**EOS, "INSTANCE_ID": instance_id},
-        )
-        started.append(svc)
-        return svc
-
-    yield make
-    for svc in started:
-        svc.stop_quietly()
+    return make
 
 
 def _events(prefix: str, n: int) -> list[bytes]:

@@ -6,7 +6,7 @@ A re-send is the same event published again upstream, a new record at a new offs
 duplicate of itself.
 """
 
-from collections.abc import Iterator
+from functools import partial
 
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
@@ -16,10 +16,8 @@ from chaos.reader import committed_offsets, end_offsets
 from schemas.events import DuplicateEvent
 from schemas.topics import Topics
 from tests.support.harness import (
-    ServiceProcess,
     produce,
     read_outputs,
-    unique_topics,
     wait_for,
 )
 from tests.support.records import event
@@ -28,29 +26,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def topics(services) -> Topics:
-    return unique_topics(3, services.bootstrap)
-
-
-@pytest.fixture
-def service_factory(services, model_dir, topics, tmp_path) -> Iterator:
-    started: list[ServiceProcess] = []
-
-    def make(group: str | None = None) -> ServiceProcess:
-        svc = ServiceProcess(
-            bootstrap=services.bootstrap,
-            redis_url=services.redis_url,
-            model_dir=model_dir,
-            topics=topics,
-            log_path=tmp_path / f"service-{len(started)}.log",
-            group=group,
-        )
-        started.append(svc)
-        return svc
-
-    yield make
-    for svc in started:
-        svc.stop_quietly()
+def service_factory(start_service, model_dir, topics):
+    return partial(start_service, model_dir=model_dir, topics=topics)
 
 
 def rewind_to_start(bootstrap: str, group: str, topic: str, partitions: int) -> None:

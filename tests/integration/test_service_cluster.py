@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,6 @@ import redis
 from confluent_kafka import Consumer, TopicPartition
 
 from chaos.reader import committed_offsets, end_offsets
-from chaos.services import ServicesError
 from inference.text import fingerprint
 from schemas.topics import Topics
 from tests.support import synthetic
@@ -31,7 +30,7 @@ from tests.support.harness import (
     wait_for,
 )
 from tests.support.records import event
-from tests.support.servers import LocalRedisCluster, LocalServices
+from tests.support.servers import LocalRedisCluster
 
 pytestmark = pytest.mark.integration
 
@@ -39,20 +38,6 @@ CLUSTER_ENV = {"REDIS_MODE": "cluster"}
 
 # (topics, redis_url, **ServiceProcess keywords) -> a service process, stopped after the test
 ServiceProcessFactory = Callable[..., ServiceProcess]
-
-
-@pytest.fixture(scope="module")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
-    cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
-    try:
-        cluster.up()
-    except ServicesError as exc:
-        cluster.down_quietly()
-        pytest.fail(f"could not start the Redis Cluster ({cluster!r}):\n{exc}", pytrace=False)
-    try:
-        yield cluster
-    finally:
-        cluster.down()
 
 
 @pytest.fixture(scope="module")
@@ -67,26 +52,11 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def service_factory(
-    services: LocalServices, tiny_model_dir: Path, tmp_path: Path
-) -> Iterator[ServiceProcessFactory]:
-    started: list[ServiceProcess] = []
-
+def service_factory(start_service, tiny_model_dir: Path) -> ServiceProcessFactory:
     def make(topics: Topics, redis_url: str, **kwargs: object) -> ServiceProcess:
-        svc = ServiceProcess(
-            bootstrap=services.bootstrap,
-            redis_url=redis_url,
-            model_dir=tiny_model_dir,
-            topics=topics,
-            log_path=tmp_path / f"service-{len(started)}.log",
-            **kwargs,  # type: ignore[arg-type]
-        )
-        started.append(svc)
-        return svc
+        return start_service(model_dir=tiny_model_dir, topics=topics, redis_url=redis_url, **kwargs)
 
-    yield make
-    for svc in started:
-        svc.stop_quietly()
+    return make
 
 
 def content(i: int) -> tuple[str, str]:
