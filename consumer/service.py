@@ -196,13 +196,18 @@ class Service:
         if self.outage.active:
             self._during_outage(now)
             return
+        if self.transactions is not None:
+            # A transaction whose interval is over is committed before consuming: should it
+            # abort, the rewind leaves no record consumed past it that would still be processed
+            # (and committed) before the records it rewinds to are read again.
+            self.transactions.service()
         messages = consume_batch(
             self._consumer, self._batch_size, self._poll_timeout, self._current_generation
         )
         if self.transactions is None:
             self.deliveries.service()
-        else:  # an empty poll: caught up, so what is open is committed now
-            self.transactions.service(caught_up=not messages)
+        elif not messages:  # caught up: what is open is committed now
+            self.transactions.service(caught_up=True)
         if not messages:
             return
         records: list[Message] = []

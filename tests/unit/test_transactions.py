@@ -269,6 +269,7 @@ class Message(FakeRecord):
 class SeekingConsumer:
     def __init__(self) -> None:
         self.queue: list[Message] = []
+        self.log: list[Message] = []  # every record of the input, for seeks
         self.seeks: list[tuple[str, int, int]] = []
         self.paused = False
 
@@ -296,6 +297,10 @@ class SeekingConsumer:
 
     def seek(self, tp) -> None:
         self.seeks.append((tp.topic, tp.partition, tp.offset))
+        # Read again from there: what was queued of that partition is fetched anew.
+        self.queue = [m for m in self.queue if m.partition() != tp.partition] + [
+            m for m in self.log if m.partition() == tp.partition and m.offset() >= tp.offset
+        ]
 
 
 class Dedup:
@@ -307,13 +312,12 @@ class Dedup:
         return [None] * len(fingerprints)
 
 
-@pytest.fixture
-def eos_service(stub_artifact):
+def _eos_service(artifact, commit_interval: float):
     consumer, producer, dedup, metrics = SeekingConsumer(), FakeProducer(), Dedup(), Metrics()
     service = Service(
         consumer=consumer,
         producer=producer,
-        pipeline=Pipeline(stub_artifact, dedup, T, metrics, 100_000),
+        pipeline=Pipeline(artifact, dedup, T, metrics, 100_000),
         metrics=metrics,
         input_topic=IN,
         batch_size=3,
@@ -322,9 +326,14 @@ def eos_service(stub_artifact):
         backoff_initial=0.0,
         backoff_max=0.0,
         guarantee="exactly-once",
-        commit_interval=3600.0,
+        commit_interval=commit_interval,
     )
     return service, consumer, producer, dedup
+
+
+@pytest.fixture
+def eos_service(stub_artifact):
+    return _eos_service(stub_artifact, commit_interval=3600.0)
 
 
 def test_a_redis_outage_commits_what_is_open_and_produces_nothing_more(eos_service):
@@ -348,3 +357,17 @@ def test_an_abort_during_an_outage_drops_the_held_records_and_rewinds_before_the
     assert sorted(consumer.seeks) == [(IN, 0, 0), (IN, 1, 0)]
     assert service.outage.held == []  # read again, in order, after the rewind
     assert producer.calls[-1] == "abort"
+
+
+def test_a_transaction_aborted_between_batches_is_rewound_before_more_is_consumed(stub_artifact):
+    service, consumer, producer, _ = _eos_service(stub_artifact, commit_interval=0.01)
+    consumer.log = [Message(i) for i in range(6)]
+    consumer.queue = list(consumer.log)
+    service.step()  # offsets 0-2, a full batch: its transaction stays open
+    time.sleep(0.02)  # ... past its interval
+    producer.fail["commit"] = [error(txn_requires_abort=True)]
+    service.step()
+    assert consumer.seeks == [(IN, 0, 0)] and "abort" in producer.calls
+    # Offsets 3-5 were not consumed before the rewind: the next transaction starts at 0 again.
+    after_abort = producer.produced[3:]
+    assert [json.loads(m.value())["id"] for m in after_abort] == ["e0-0", "e0-1", "e0-2"]
