@@ -41,6 +41,7 @@ from inference.artifact import load_artifact
 PARTS: tuple[tuple[Any, str, str], ...] = (
     (service.Service, "step", "loop step (all)"),
     (pipeline.Pipeline, "process", "  pipeline"),
+    (codec, "decode_all", "    decode + validate (batch)"),
     (codec, "decode", "    decode + validate (per call)"),
     (pipeline.Pipeline, "_normalise", "    normalise + fingerprint"),
     (pipeline.Pipeline, "_start_check", "    dedup: send"),

@@ -148,20 +148,7 @@ class Pipeline:
         """Raises `redis.RedisError` before producing anything if the dedup check fails."""
         consumed_at = datetime.now(UTC)
         outputs: list[Output] = []
-        kept: list[Record] = []
-        events: list[RawContentEvent] = []
-        decode, max_bytes = codec.decode, self._max_bytes
-        for record in records:
-            try:
-                event = decode(record.value(), max_bytes)
-            except codec.DecodeError as error:
-                outputs.append(self._dead_letter(record, error, consumed_at))
-                continue
-            except Exception as exc:  # never crash on input
-                outputs.append(self._unexpected(record, exc, consumed_at))
-                continue
-            kept.append(record)
-            events.append(event)
+        kept, events = self._decode(records, outputs, consumed_at)
         normalised, whole = self._normalise(events)
         if not whole:  # the batch pass failed: drop the events that failed alone
             for record, n in zip(kept, normalised, strict=True):
@@ -252,6 +239,31 @@ class Pipeline:
                 [positions[i] for i in failed],
             )
         return outputs
+
+    def _decode(
+        self, records: Sequence[Record], outputs: list[Output], consumed_at: datetime
+    ) -> tuple[list[Record], list[RawContentEvent]]:
+        """The records that decode and their events; the others' dead letters appended to
+        `outputs`, in record order. A batch with any bad record is decoded one record at a time,
+        so each failure is classified by `codec.decode` exactly as it always was."""
+        events = codec.decode_all([record.value() for record in records], self._max_bytes)
+        if events is not None:
+            return list(records), events
+        kept: list[Record] = []
+        events = []
+        decode, max_bytes = codec.decode, self._max_bytes
+        for record in records:
+            try:
+                event = decode(record.value(), max_bytes)
+            except codec.DecodeError as error:
+                outputs.append(self._dead_letter(record, error, consumed_at))
+                continue
+            except Exception as exc:  # never crash on input
+                outputs.append(self._unexpected(record, exc, consumed_at))
+                continue
+            kept.append(record)
+            events.append(event)
+        return kept, events
 
     def _start_check(
         self, fingerprints: list[str], ids: list[str], positions: list[str]

@@ -13,12 +13,15 @@ from pydantic import ValidationError
 
 from consumer.codec import (
     ClassifiedEncoder,
+    DecodeError,
     DuplicateEncoder,
     checked_predictions,
+    decode,
+    decode_all,
 )
 from schemas.events import ClassifiedEvent, DuplicateEvent, RawContentEvent
 from schemas.tags import APPROVED_TAGS
-from tests.support.records import validated_record
+from tests.support.records import event, validated_record
 from tests.support.strategies import datetimes, event_ids, probabilities, raw_events, tags
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -155,3 +158,16 @@ def test_a_first_id_outside_the_schema_is_never_encoded(first_id):
     event = RawContentEvent(id=1, title="t", description="", created_on=NOW)
     with pytest.raises(ValidationError):
         DuplicateEncoder(consumed_at=NOW)(event, first_id, "f" * 32)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [None, b"x" * 101, b"{", b"\xff", b'{"id": 1}'],
+    ids=["null", "oversize", "invalid json", "invalid utf8", "schema violation"],
+)
+def test_a_batch_with_any_payload_decode_refuses_is_not_decoded_whole(bad: bytes | None) -> None:
+    good = event(1, "t")
+    with pytest.raises(DecodeError):
+        decode(bad, 100)
+    assert decode_all([good, bad, good], 100) is None
+    assert decode_all([good, good], 100) == [decode(good, 100), decode(good, 100)]

@@ -309,3 +309,64 @@ def test_a_failed_batch_call_is_counted_as_a_fallback(stub_artifact):
     outs = p.process([FakeRecord(_event(1), 0), FakeRecord(_event(2, "GPT", "text"), 1)])
     assert [o.outcome in ("tagged", "review") for o in outs] == [True, True]
     assert metrics.registry.get_sample_value("tagger_classification_fallbacks_total") == 1
+
+
+def _comparable(outs):
+    """Outputs as compared across two runs: each record's batch times left out."""
+    times = ("consumed_at", "classified_at")
+    return [
+        (
+            o.topic,
+            o.key,
+            o.outcome,
+            o.label,
+            {k: v for k, v in json.loads(o.value).items() if k not in times},
+        )
+        for o in outs
+    ]
+
+
+def _one_record_at_a_time(stub_artifact, monkeypatch, records):
+    """What the pipeline gives when every batch is decoded record by record (its slow path)."""
+    import consumer.codec as codec
+
+    with monkeypatch.context() as patched:
+        patched.setattr(codec, "decode_all", lambda values, max_bytes: None)
+        return Pipeline(stub_artifact, MemoryDedup(), T, Metrics(), 100_000).process(records)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(b'{"id": 1', id="invalid json"),
+        pytest.param(b"\xff\xfe", id="invalid utf8"),
+        pytest.param(event(7, ""), id="schema violation"),
+        pytest.param(None, id="null value"),
+        pytest.param(event(7, "x" * 200_000), id="oversize"),
+    ],
+)
+def test_a_batch_with_one_bad_record_gives_the_outputs_record_by_record_decoding_gives(
+    stub_artifact, monkeypatch, bad
+):
+    records = [
+        FakeRecord(_event(1), 0),
+        FakeRecord(_event(2, "BERT for text", "nlp"), 1),
+        FakeRecord(bad, 2),
+        FakeRecord(_event(3), 3),  # the same content as 1: a duplicate
+        FakeRecord(_event(4, "something", "vague"), 4),
+    ]
+    outs = Pipeline(stub_artifact, MemoryDedup(), T, Metrics(), 100_000).process(records)
+    assert _comparable(outs) == _comparable(
+        _one_record_at_a_time(stub_artifact, monkeypatch, records)
+    )
+    assert [o.topic for o in outs] == [T.dead_letter, T.tagged, T.tagged, T.duplicate, T.review]
+
+
+def test_a_batch_of_valid_records_decodes_as_record_by_record_decoding_does(
+    stub_artifact, monkeypatch
+):
+    records = [FakeRecord(_event(i, f"Object detection {i}", "boxes"), i) for i in range(20)]
+    outs = Pipeline(stub_artifact, MemoryDedup(), T, Metrics(), 100_000).process(records)
+    assert _comparable(outs) == _comparable(
+        _one_record_at_a_time(stub_artifact, monkeypatch, records)
+    )
