@@ -18,6 +18,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Final
 
 import numpy as np
@@ -170,11 +171,11 @@ class DriftMonitor:
         if not predictions:
             return
         tags = np.zeros(len(APPROVED_TAGS), dtype=np.int64)
-        for tag, count in Counter(p[0] for p in predictions).items():
+        for tag, count in Counter(map(itemgetter(0), predictions)).items():
             index = self._tag_index.get(tag)
             if index is not None:  # a verified model answers only approved tags
                 tags[index] = count
-        confidences = np.fromiter((p[1] for p in predictions), np.float64, len(predictions))
+        confidences = np.fromiter(map(itemgetter(1), predictions), np.float64, len(predictions))
         review = int(np.count_nonzero(confidences < threshold))
         with self._lock:
             histogram = np.zeros(len(self._confidences), dtype=np.int64)

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from itertools import compress
+from itertools import compress, repeat
 from typing import NamedTuple, Protocol, cast, runtime_checkable
 
 from consumer import codec
@@ -279,8 +279,11 @@ class Pipeline:
     def _show_observers(
         self, fresh: list[tuple[str, str]], predictions: list[Prediction | Exception]
     ) -> list[Prediction | Exception]:
-        pairs = [p for p, a in zip(fresh, predictions, strict=True) if not isinstance(a, Exception)]
-        answers = [a for a in predictions if not isinstance(a, Exception)]
+        pairs: Sequence[tuple[str, str]] = fresh
+        answers = cast(list[Prediction], predictions)
+        if any(map(isinstance, predictions, repeat(Exception))):  # the model failed on some
+            ok = [not isinstance(a, Exception) for a in predictions]
+            pairs, answers = list(compress(fresh, ok)), list(compress(answers, ok))
         for observer in self._observers:
             try:
                 observer.observe(pairs, answers, self._threshold)

@@ -267,6 +267,23 @@ def test_observers_are_shown_only_the_fresh_events_of_a_batch(stub_artifact):
     ]
 
 
+def test_observers_are_not_shown_the_events_the_model_failed_on(stub_artifact, monkeypatch):
+    recorder = Recorder()
+    p = Pipeline(stub_artifact, MemoryDedup(), T, Metrics(), 100_000, observers=[recorder])
+    monkeypatch.setattr(p, "_predict", _failing_on(p, "explode"))
+    p.process(
+        [
+            FakeRecord(_event(1, "Object detection part one"), 0),
+            FakeRecord(_event(2, "explode now"), 1),
+            FakeRecord(_event(3, "Object detection part two"), 2),
+        ]
+    )
+    assert recorder.pairs == [
+        ("object detection part one", "boxes in images"),
+        ("object detection part two", "boxes in images"),
+    ]
+
+
 def test_a_redis_failure_produces_nothing_though_the_model_has_answered(stub_artifact):
     class Down:
         def check(self, fingerprints, ids, positions):
