@@ -246,15 +246,16 @@ class Pipeline:
         """The records that decode and their events; the others' dead letters appended to
         `outputs`, in record order. A batch with any bad record is decoded one record at a time,
         so each failure is classified by `codec.decode` exactly as it always was."""
-        events = codec.decode_all([record.value() for record in records], self._max_bytes)
+        values = [record.value() for record in records]
+        events = codec.decode_all(values, self._max_bytes)
         if events is not None:
             return list(records), events
         kept: list[Record] = []
         events = []
         decode, max_bytes = codec.decode, self._max_bytes
-        for record in records:
+        for record, value in zip(records, values, strict=True):
             try:
-                event = decode(record.value(), max_bytes)
+                event = decode(value, max_bytes)
             except codec.DecodeError as error:
                 outputs.append(self._dead_letter(record, error, consumed_at))
                 continue
