@@ -6,7 +6,7 @@ plain objects. Redis is touched exactly once per batch.
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from itertools import compress, repeat
@@ -165,71 +165,46 @@ class Pipeline:
 
         verdicts: list[str | None] = []
         predictions: list[Prediction | Exception] = []
+        classified: list[Output | Exception] = []
         if valid:
-            # The model answers every event while Redis answers the dedup check, so the round
-            # trip costs no time of its own; a duplicate's answer (one event in ten) is dropped.
+            # The model answers every event, and every event's classified record is built, while
+            # Redis answers the dedup check: its round trip costs no time of its own. A
+            # duplicate's record (one event in ten) is dropped unused.
             started = time.perf_counter()
             verdicts_of = self._start_check(fingerprints, ids, positions)
             sent = time.perf_counter()
             try:
                 predictions = self._classify(fields)
+                answered = time.perf_counter()
+                observe_amortised(self._classification_seconds, answered - sent, len(fields))
+                classified = self._classified(events, ids, predictions, consumed_at)
             except BaseException:
                 verdicts_of()  # the reply read, so the connection goes back in step
                 raise
-            classified = time.perf_counter()
-            observe_amortised(self._classification_seconds, classified - sent, len(fields))
+            built = time.perf_counter()
             verdicts = verdicts_of()  # raises what the check raised: nothing is produced
-            self._observe_dedup(sent - started + time.perf_counter() - classified)
+            self._observe_dedup(sent - started + time.perf_counter() - built)
+            if self._observers and None in verdicts:
+                self._show_observers(fields, predictions, verdicts)
 
-        answers: Iterator[Prediction | Exception] = iter(())
-        if None in verdicts:
-            fresh = [pair for pair, seen in zip(fields, verdicts, strict=True) if seen is None]
-            if len(fresh) < len(fields):
-                predictions = [
-                    a for a, seen in zip(predictions, verdicts, strict=True) if seen is None
-                ]
-            if self._observers:
-                predictions = self._show_observers(fresh, predictions)
-            # Checked against the output schema's answer types here, once per batch, so the
-            # records below are assembled from validated parts (see `consumer.codec`).
-            answers = iter(codec.checked_predictions(predictions))
-        classified_at = datetime.now(UTC)  # the batch is classified in one call
         encode_duplicate = codec.DuplicateEncoder(consumed_at=consumed_at)
-        try:
-            encode_classified: Callable[..., bytes] = codec.ClassifiedEncoder(
-                threshold=self._threshold,
-                model_version=self._version,
-                consumed_at=consumed_at,
-                classified_at=classified_at,
-            )
-        except Exception as exc:  # every fresh event is dead-lettered, as it would be alone
-            encode_classified = _raising(exc)
-
-        threshold, topics, append = self._threshold, self._topics, outputs.append
+        duplicate, append = self._topics.duplicate, outputs.append
         failed: list[int] = []  # checked as new, then dead-lettered: their claims are withdrawn
-        for i, (record, event, event_id, fp, seen) in enumerate(
-            zip(kept, events, ids, fingerprints, verdicts, strict=True)
+        for i, (record, event, event_id, fp, seen, output) in enumerate(
+            zip(kept, events, ids, fingerprints, verdicts, classified, strict=True)
         ):
-            try:
-                if seen is not None:
-                    value = encode_duplicate(event, seen, fp)
-                    append(_output((topics.duplicate, event_id.encode(), value, "duplicate", None)))
-                    continue
-                answer = next(answers)  # first: one answer per fresh event, whatever fails next
-                if isinstance(answer, Exception):
-                    raise answer
-                tag, confidence, probabilities = answer
-                key = event_id.encode()
-                if confidence >= threshold:
-                    value = encode_classified(event, tag, confidence, probabilities, "tagged")
-                    append(_output((topics.tagged, key, value, "tagged", tag)))
+            if seen is None:
+                if isinstance(output, Exception):
+                    append(self._unexpected(record, output, consumed_at))
+                    failed.append(i)
                 else:
-                    value = encode_classified(event, tag, confidence, probabilities, "review")
-                    append(_output((topics.review, key, value, "review", tag)))
+                    append(output)
+                continue
+            try:
+                value = encode_duplicate(event, seen, fp)
+                append(_output((duplicate, event_id.encode(), value, "duplicate", None)))
             except Exception as exc:  # never crash on input
                 append(self._unexpected(record, exc, consumed_at))
-                if seen is None:
-                    failed.append(i)
         if failed and isinstance(self._dedup, ReleasingDedup):
             # Before anything is produced: should Redis fail here, the batch is retried whole
             # (its records are the same records, so their claims are theirs again).
@@ -277,20 +252,67 @@ class Pipeline:
         verdicts = dedup.check(fingerprints, ids, positions)
         return lambda: verdicts
 
+    def _classified(
+        self,
+        events: Sequence[RawContentEvent],
+        ids: Sequence[str],
+        predictions: list[Prediction | Exception],
+        consumed_at: datetime,
+    ) -> list[Output | Exception]:
+        """Each event's tagged or review output, or why it has none (dead-lettered if fresh): the
+        answers are checked against the output schema's answer types once per batch, so each
+        record is assembled from validated parts (see `consumer.codec`)."""
+        answers = codec.checked_predictions(predictions)
+        try:
+            encode: Callable[..., bytes] = codec.ClassifiedEncoder(
+                threshold=self._threshold,
+                model_version=self._version,
+                consumed_at=consumed_at,
+                classified_at=datetime.now(UTC),  # the batch is classified in one call
+            )
+        except Exception as exc:  # every fresh event is dead-lettered, as it would be alone
+            encode = _raising(exc)
+        threshold, tagged, review = self._threshold, self._topics.tagged, self._topics.review
+        outputs: list[Output | Exception] = []
+        append = outputs.append
+        for event, event_id, answer in zip(events, ids, answers, strict=True):
+            try:
+                if isinstance(answer, Exception):
+                    raise answer
+                tag, confidence, probabilities = answer
+                if confidence >= threshold:
+                    value = encode(event, tag, confidence, probabilities, "tagged")
+                    append(_output((tagged, event_id.encode(), value, "tagged", tag)))
+                else:
+                    value = encode(event, tag, confidence, probabilities, "review")
+                    append(_output((review, event_id.encode(), value, "review", tag)))
+            except Exception as exc:  # never crash on input
+                append(exc)
+        return outputs
+
     def _show_observers(
-        self, fresh: list[tuple[str, str]], predictions: list[Prediction | Exception]
-    ) -> list[Prediction | Exception]:
-        pairs: Sequence[tuple[str, str]] = fresh
+        self,
+        fields: list[tuple[str, str]],
+        predictions: list[Prediction | Exception],
+        verdicts: list[str | None],
+    ) -> None:
+        """The batch's fresh events and their answers, the events the model failed on left out.
+        The batch's own lists when every event is fresh and answered (the common case)."""
+        pairs: Sequence[tuple[str, str]] = fields
         answers = cast(list[Prediction], predictions)
-        if any(map(isinstance, predictions, repeat(Exception))):  # the model failed on some
-            ok = [not isinstance(a, Exception) for a in predictions]
-            pairs, answers = list(compress(fresh, ok)), list(compress(answers, ok))
+        if any(map(isinstance, predictions, repeat(Exception))) or len(verdicts) != verdicts.count(
+            None
+        ):
+            shown = [
+                seen is None and not isinstance(a, Exception)
+                for a, seen in zip(predictions, verdicts, strict=True)
+            ]
+            pairs, answers = list(compress(fields, shown)), list(compress(answers, shown))
         for observer in self._observers:
             try:
                 observer.observe(pairs, answers, self._threshold)
             except Exception:
                 log.warning("a batch observer failed; routing is unaffected", exc_info=True)
-        return predictions
 
     def _normalise(
         self, events: Sequence[RawContentEvent]

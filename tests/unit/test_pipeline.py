@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import pytest
 import redis
 
+from consumer import codec
 from consumer.metrics import Metrics
 from consumer.pipeline import Pipeline
 from schemas.events import ClassifiedEvent, DuplicateEvent
@@ -308,6 +309,41 @@ def test_a_split_dedup_check_is_sent_before_the_model_call_and_read_after_it(stu
     p._predict = lambda pairs: order.append("model") or predict(pairs)
     p.process([FakeRecord(_event(1), 0)])
     assert order == ["sent", "model", "read"]
+
+
+def test_classified_records_are_built_before_the_dedup_verdicts_are_read(
+    stub_artifact, monkeypatch
+):
+    order: list[str] = []
+
+    class Split(MemoryDedup):
+        def start(self, fingerprints, ids, positions):
+            verdicts = self.check(fingerprints, ids, positions)
+            return lambda: order.append("read") or verdicts
+
+    p = Pipeline(stub_artifact, Split(), T, Metrics(), 100_000)
+    real = codec.ClassifiedEncoder.__call__
+
+    def encode(self, *args):
+        order.append("encoded")
+        return real(self, *args)
+
+    monkeypatch.setattr(codec.ClassifiedEncoder, "__call__", encode)
+    p.process([FakeRecord(_event(1), 0)])
+    assert order == ["encoded", "read"]
+
+
+def test_a_duplicate_is_routed_as_one_though_its_classified_record_failed(pipeline, monkeypatch):
+    p, _ = pipeline
+    p.process([FakeRecord(_event(1), 0)])
+
+    def fail(*_args):
+        raise ValueError("cannot encode")
+
+    monkeypatch.setattr(codec.ClassifiedEncoder, "__call__", fail)
+    [out] = p.process([FakeRecord(_event(2), 1)])
+    assert out.topic == T.duplicate
+    assert json.loads(out.value)["duplicate_of"] == "1"
 
 
 def test_every_classified_event_is_one_classification_time_observation(stub_artifact):
