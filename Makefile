@@ -10,9 +10,9 @@ export MODEL_DIR ?= $(abspath artifacts/model)
 
 install: $(VENV)/.installed
 
-# Reinstalling also recompiles the Cython modules (inference/*.pyx) in place. Every version comes
+# Reinstalling also recompiles the Cython modules (inference/*.pyx, consumer/*.pyx) in place. Every version comes
 # from constraints.txt (`make lock` regenerates it).
-$(VENV)/.installed: pyproject.toml setup.py constraints.txt $(wildcard inference/*.pyx)
+$(VENV)/.installed: pyproject.toml setup.py constraints.txt $(wildcard inference/*.pyx consumer/*.pyx)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'

@@ -1,7 +1,7 @@
 """The compiled modules only (the stable way to declare them); everything else is in pyproject.toml.
 
-inference/*.pyx are compiled at install time, as fastText is (its PyPI release is a source
-distribution): `pip install -e .` builds them in place.
+inference/*.pyx and consumer/*.pyx are compiled at install time, as fastText is (its PyPI release
+is a source distribution): `pip install -e .` builds them in place.
 """
 
 from setuptools import Extension, setup
@@ -12,5 +12,6 @@ setup(
         Extension("inference.line_sums", ["inference/line_sums.pyx"], language="c++"),
         Extension("inference.answers", ["inference/answers.pyx"]),
         Extension("inference.fields", ["inference/fields.pyx"]),
+        Extension("consumer.splice", ["consumer/splice.pyx"]),
     ]
 )

@@ -264,14 +264,21 @@ class Pipeline:
         record is assembled from validated parts (see `consumer.codec`)."""
         answers = codec.checked_predictions(predictions)
         try:
-            encode: Callable[..., bytes] = codec.ClassifiedEncoder(
+            encoder = codec.ClassifiedEncoder(
                 threshold=self._threshold,
                 model_version=self._version,
                 consumed_at=consumed_at,
                 classified_at=datetime.now(UTC),  # the batch is classified in one call
             )
         except Exception as exc:  # every fresh event is dead-lettered, as it would be alone
-            encode = _raising(exc)
+            return [exc] * len(events)
+        topics = self._topics.tagged, self._topics.review
+        try:  # the whole batch at once: every answer checked, every event serialisable
+            return encoder.outputs(
+                events, list(ids), cast(list[Prediction], answers), topics, _output
+            )
+        except Exception:
+            pass  # one event at a time, so only an event that fails goes without its record
         threshold, tagged, review = self._threshold, self._topics.tagged, self._topics.review
         outputs: list[Output | Exception] = []
         append = outputs.append
@@ -281,10 +288,10 @@ class Pipeline:
                     raise answer
                 tag, confidence, probabilities = answer
                 if confidence >= threshold:
-                    value = encode(event, tag, confidence, probabilities, "tagged")
+                    value = encoder(event, tag, confidence, probabilities, "tagged")
                     append(_output((tagged, event_id.encode(), value, "tagged", tag)))
                 else:
-                    value = encode(event, tag, confidence, probabilities, "review")
+                    value = encoder(event, tag, confidence, probabilities, "review")
                     append(_output((review, event_id.encode(), value, "review", tag)))
             except Exception as exc:  # never crash on input
                 append(exc)

@@ -163,6 +163,30 @@ def test_unexpected_error_on_one_event_dead_letters_it_and_keeps_the_rest(pipeli
     assert json.loads(outs[0].value)["error"]["code"] == "processing_error"
 
 
+def test_an_answer_outside_the_schema_dead_letters_only_its_own_event(pipeline, monkeypatch):
+    p, _ = pipeline
+    real = p._predict
+
+    def unapproved_for_cooking(pairs: list[tuple[str, str]]):
+        answers = real(pairs)
+        return [
+            ("cooking", 0.99, {"cooking": 0.99}) if "cooking" in title else answer
+            for (title, _), answer in zip(pairs, answers, strict=True)
+        ]
+
+    monkeypatch.setattr(p, "_predict", unapproved_for_cooking)
+    outs = p.process(
+        [
+            FakeRecord(_event(1), 0),
+            FakeRecord(_event(2, "cooking"), 1),
+            FakeRecord(_event(3, "Pose detection"), 2),
+        ]
+    )
+    assert [o.topic for o in outs] == [T.tagged, T.dead_letter, T.tagged]
+    assert json.loads(outs[1].value)["error"]["code"] == "processing_error"
+    assert b"cooking" not in outs[0].value + outs[2].value
+
+
 def _failing_on(p, word: str):
     real = p._predict
 
@@ -322,13 +346,13 @@ def test_classified_records_are_built_before_the_dedup_verdicts_are_read(
             return lambda: order.append("read") or verdicts
 
     p = Pipeline(stub_artifact, Split(), T, Metrics(), 100_000)
-    real = codec.ClassifiedEncoder.__call__
+    real = codec.ClassifiedEncoder.outputs
 
     def encode(self, *args):
         order.append("encoded")
         return real(self, *args)
 
-    monkeypatch.setattr(codec.ClassifiedEncoder, "__call__", encode)
+    monkeypatch.setattr(codec.ClassifiedEncoder, "outputs", encode)
     p.process([FakeRecord(_event(1), 0)])
     assert order == ["encoded", "read"]
 
@@ -340,6 +364,7 @@ def test_a_duplicate_is_routed_as_one_though_its_classified_record_failed(pipeli
     def fail(*_args):
         raise ValueError("cannot encode")
 
+    monkeypatch.setattr(codec.ClassifiedEncoder, "outputs", fail)
     monkeypatch.setattr(codec.ClassifiedEncoder, "__call__", fail)
     [out] = p.process([FakeRecord(_event(2), 1)])
     assert out.topic == T.duplicate
