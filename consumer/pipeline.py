@@ -16,7 +16,7 @@ from consumer import codec
 from consumer.metrics import Metrics, observe_amortised
 from inference.artifact import Artifact
 from inference.predictor import Prediction, Predictor
-from inference.text import normalised_fields, normalised_fields_batch
+from inference.text import normalised_batch, normalised_fields
 from schemas.events import RawContentEvent
 from schemas.topics import Topics
 
@@ -94,13 +94,15 @@ class Output(NamedTuple):
 _output = partial(tuple.__new__, Output)
 
 
-def _raising(exc: Exception) -> Callable[..., bytes]:
-    """An encoder that fails every record with `exc` (the batch's shared fields were invalid)."""
-
-    def encode(*_args: object) -> bytes:
-        raise exc.with_traceback(None)  # each record's own traceback, not all of them chained
-
-    return encode
+def _predict_calls(
+    predictor: Predictor,
+) -> tuple[
+    Callable[[Sequence[tuple[str, str]]], list[Prediction]],
+    Callable[[bytes, int], list[Prediction] | None] | None,
+]:
+    """The predictor's batch call, and its call on a normalised buffer if it has one (the
+    compiled `Classifier` does: `predict_normalised_utf8`)."""
+    return predictor.predict_normalised, getattr(predictor, "predict_normalised_utf8", None)
 
 
 class Pipeline:
@@ -117,7 +119,7 @@ class Pipeline:
         """:param predictor: answers in place of the artifact's own classifier (the same models
         through another `Predictor`, e.g. the reference one in a benchmark).
         :param observers: shown every batch's classified events (`BatchObserver`)."""
-        self._predict = (predictor or artifact.classifier).predict_normalised
+        self._predict, self._predict_utf8 = _predict_calls(predictor or artifact.classifier)
         self._threshold = artifact.threshold
         self._version = artifact.version
         self._observers = tuple(observers)
@@ -140,7 +142,7 @@ class Pipeline:
 
         :param artifact: the new model, loaded and verified.
         :param predictor: answers in place of its own classifier (as in `__init__`)."""
-        self._predict = (predictor or artifact.classifier).predict_normalised
+        self._predict, self._predict_utf8 = _predict_calls(predictor or artifact.classifier)
         self._threshold = artifact.threshold
         self._version = artifact.version
 
@@ -149,8 +151,8 @@ class Pipeline:
         consumed_at = datetime.now(UTC)
         outputs: list[Output] = []
         kept, events = self._decode(records, outputs, consumed_at)
-        normalised, whole = self._normalise(events)
-        if not whole:  # the batch pass failed: drop the events that failed alone
+        normalised, buffer = self._normalise(events)
+        if buffer is None:  # the batch pass failed: drop the events that failed alone
             for record, n in zip(kept, normalised, strict=True):
                 if isinstance(n, Exception):
                     outputs.append(self._unexpected(record, n, consumed_at))
@@ -158,7 +160,6 @@ class Pipeline:
             kept, events = list(compress(kept, ok)), list(compress(events, ok))
             normalised = list(compress(normalised, ok))
         valid = cast(list[tuple[str, str, str]], normalised)
-        fields = [(title, description) for title, description, _ in valid]
         fingerprints = [fp for _, _, fp in valid]
         ids = [str(event.id) for event in events]
         positions = [f"{r.topic()}:{r.partition()}:{r.offset()}" for r in kept]
@@ -174,9 +175,9 @@ class Pipeline:
             verdicts_of = self._start_check(fingerprints, ids, positions)
             sent = time.perf_counter()
             try:
-                predictions = self._classify(fields)
+                predictions = self._classify(valid, buffer)
                 answered = time.perf_counter()
-                observe_amortised(self._classification_seconds, answered - sent, len(fields))
+                observe_amortised(self._classification_seconds, answered - sent, len(valid))
                 classified = self._classified(events, ids, predictions, consumed_at)
             except BaseException:
                 verdicts_of()  # the reply read, so the connection goes back in step
@@ -185,6 +186,7 @@ class Pipeline:
             verdicts = verdicts_of()  # raises what the check raised: nothing is produced
             self._observe_dedup(sent - started + time.perf_counter() - built)
             if self._observers and None in verdicts:
+                fields = [(title, description) for title, description, _ in valid]
                 self._show_observers(fields, predictions, verdicts)
 
         encode_duplicate = codec.DuplicateEncoder(consumed_at=consumed_at)
@@ -323,12 +325,13 @@ class Pipeline:
 
     def _normalise(
         self, events: Sequence[RawContentEvent]
-    ) -> tuple[list[tuple[str, str, str] | Exception], bool]:
-        """The batch's normalised fields and fingerprints in one pass; should it fail, one event at
-        a time, so only an event that breaks it is dead-lettered. The flag: the batch pass held."""
+    ) -> tuple[list[tuple[str, str, str] | Exception], bytes | None]:
+        """The batch's normalised fields and fingerprints in one pass, and the buffer they were cut
+        from (`text.normalised_batch`); should it fail, one event at a time, so only an event that
+        breaks it is dead-lettered, and no buffer."""
         try:
-            batch = [(e.title, e.description, e.url) for e in events]
-            return list(normalised_fields_batch(batch)), True
+            buffer, fields = normalised_batch([(e.title, e.description, e.url) for e in events])
+            return list(fields), buffer
         except Exception:
             log.warning("batch normalisation failed; one event at a time", exc_info=True)
         results: list[tuple[str, str, str] | Exception] = []
@@ -337,23 +340,32 @@ class Pipeline:
                 results.append(normalised_fields(e.title, e.description, e.url))
             except Exception as exc:
                 results.append(exc)
-        return results, False
+        return results, None
 
-    def _classify(self, fields: Sequence[tuple[str, str]]) -> list[Prediction | Exception]:
-        """One model call for the batch's normalised (title, description) pairs; should it fail,
-        one call per event, so only an event that breaks it is dead-lettered."""
+    def _classify(
+        self, valid: Sequence[tuple[str, str, str]], buffer: bytes | None
+    ) -> list[Prediction | Exception]:
+        """One model call for the batch, reading its tokens from the normalised `buffer` when the
+        predictor can (`predict_normalised_utf8`), else given its (title, description) pairs;
+        should it fail, one call per event, so only an event that breaks it is dead-lettered."""
         try:
-            predictions = cast(list[Prediction | Exception], self._predict(fields))
-            if len(predictions) != len(fields):
-                raise RuntimeError(f"{len(predictions)} predictions for {len(fields)} events")
-            return predictions
+            predictions: list[Prediction] | None = None
+            if buffer is not None and self._predict_utf8 is not None:
+                predictions = self._predict_utf8(buffer, len(valid))
+            if predictions is None:
+                predictions = self._predict(
+                    [(title, description) for title, description, _ in valid]
+                )
+            if len(predictions) != len(valid):
+                raise RuntimeError(f"{len(predictions)} predictions for {len(valid)} events")
+            return cast(list[Prediction | Exception], predictions)
         except Exception:
             self._fallbacks.inc()
             log.warning(
                 "batch classification failed; classifying one event at a time", exc_info=True
             )
         results: list[Prediction | Exception] = []
-        for title, description in fields:
+        for title, description, _ in valid:
             try:
                 results.append(self._predict([(title, description)])[0])
             except Exception as exc:

@@ -96,6 +96,14 @@ class Classifier:
             return self._predict_views([views_normalised(t, d) for t, d in pairs])
         return self._predict_fields(batch_utf8([*chain.from_iterable(pairs)]), len(pairs))
 
+    def predict_normalised_utf8(self, batch: bytes, events: int) -> list[Prediction] | None:
+        """`predict_normalised` of the fields `text.normalised_batch` cut from `batch` (its buffer),
+        read from the buffer rather than encoded again; None when `events` are too few for the
+        batch path, whose answers `predict_normalised` then gives from the fields themselves."""
+        if self._few(events):
+            return None
+        return self._predict_fields(batch, events)
+
     def predict_many(self, pairs: Sequence[tuple[str, str]]) -> list[Prediction]:
         """Predictions for raw (title, description) pairs."""
         if self._few(len(pairs)):

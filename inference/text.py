@@ -142,6 +142,16 @@ def normalised_fields(title: str, description: str, url: str | None = None) -> t
     return title, description, fingerprint_normalised(title, description, url)
 
 
+def normalised_batch(
+    events: Sequence[tuple[str, str, str | None]],
+) -> tuple[bytes, list[tuple[str, str, str]]]:
+    """`normalised_fields_batch`, and the `normalised_batch_utf8` buffer its fields were cut from:
+    the model reads the same tokens from it (`Classifier.predict_normalised_utf8`), so the fields
+    are not encoded a second time for the model."""
+    batch = normalised_batch_utf8([text for t, d, _ in events for text in (t, d)])
+    return batch, fields_fingerprints(batch, [url for _, _, url in events])
+
+
 def normalised_fields_batch(
     events: Sequence[tuple[str, str, str | None]],
 ) -> list[tuple[str, str, str]]:
@@ -149,8 +159,7 @@ def normalised_fields_batch(
     in one pass (`normalised_batch_utf8`) rather than several string operations per text, its
     fields cut out (spaces collapsed, as `normalise_text` leaves them) and fingerprinted
     (`fingerprint_utf8`) in one C pass (`inference.fields`)."""
-    batch = normalised_batch_utf8([text for t, d, _ in events for text in (t, d)])
-    return fields_fingerprints(batch, [url for _, _, url in events])
+    return normalised_batch(events)[1]
 
 
 def fingerprint(title: str, description: str, url: str | None = None) -> str:

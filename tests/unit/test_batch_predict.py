@@ -9,7 +9,7 @@ import pytest
 
 from inference.batch_predict import BatchPredictor, fasttext_hash
 from inference.classifier import LABEL_PREFIX, Classifier
-from inference.text import model_tokens, normalise_text, views_normalised
+from inference.text import model_tokens, normalise_text, normalised_batch, views_normalised
 from tests.support import synthetic
 from tests.support.parity import BIN_STEP, assert_same_answers
 from tests.support.synthetic import ODD_TEXTS
@@ -189,6 +189,22 @@ def test_normalised_and_raw_batches_get_the_same_answers(shipped, examples):
     pairs = [(e.title, e.description) for e in examples]
     normalised = [(normalise_text(t), normalise_text(d)) for t, d in pairs]
     assert classifier.predict_normalised(normalised) == classifier.predict_many(pairs)
+
+
+def test_a_normalised_buffer_gets_the_answers_of_the_fields_cut_from_it(shipped, examples):
+    classifier = Classifier(shipped[0], description_weight=0.25)
+    events = [(e.title, e.description, None) for e in examples] + [(*t, None) for t in ODD_TEXTS]
+    buffer, fields = normalised_batch(events)
+    pairs = [(title, description) for title, description, _ in fields]
+    assert classifier.predict_normalised_utf8(buffer, len(events)) == (
+        classifier.predict_normalised(pairs)
+    )
+
+
+def test_a_buffer_of_too_few_events_for_the_batch_path_gets_no_answers(shipped):
+    classifier = Classifier(shipped[0], description_weight=0.25)
+    buffer, _ = normalised_batch([("Object detection", "boxes in images", None)])
+    assert classifier.predict_normalised_utf8(buffer, 1) is None
 
 
 def test_lines_with_skipped_tokens_are_refused(shipped):

@@ -108,6 +108,25 @@ def test_a_real_model_tags_events_as_it_answers_them_one_by_one(tiny_artifact):
         assert out.topic == (T.tagged if confidence >= tiny_artifact.threshold else T.review)
 
 
+def test_a_real_model_reads_a_batchs_tokens_from_its_normalised_buffer(tiny_artifact, monkeypatch):
+    p = Pipeline(tiny_artifact, MemoryDedup(), T, Metrics(), 100_000)
+    texts = [(f"Object detection {i}", "boxes in images") for i in range(3)] + [("BERT", "text")]
+    records = [FakeRecord(_event(i, *text), i) for i, text in enumerate(texts)]
+    monkeypatch.setattr(p, "_predict_utf8", None)
+    by_pairs = [json.loads(o.value) for o in p.process(records)]
+    monkeypatch.undo()
+
+    def no_pairs(pairs):
+        raise AssertionError("the batch's pairs were encoded again")
+
+    monkeypatch.setattr(p, "_predict", no_pairs)
+    again = [FakeRecord(_event(i, *text), i) for i, text in enumerate(texts)]  # replays
+    by_buffer = [json.loads(o.value) for o in p.process(again)]
+    for record in by_pairs + by_buffer:
+        del record["consumed_at"], record["classified_at"]
+    assert by_buffer == by_pairs
+
+
 def test_same_content_under_new_id_goes_to_duplicates(pipeline):
     p, _ = pipeline
     outs = p.process([FakeRecord(_event(1)), FakeRecord(_event(2, "OBJECT detection, with YOLO!"))])
@@ -245,7 +264,7 @@ def test_an_event_that_breaks_batch_normalisation_alone_is_dead_lettered(pipelin
     def batch_fails(events):
         raise RuntimeError("batch boom")
 
-    monkeypatch.setattr(module, "normalised_fields_batch", batch_fails)
+    monkeypatch.setattr(module, "normalised_batch", batch_fails)
     monkeypatch.setattr(module, "normalised_fields", breaks_on_explode)
     outs = p.process([FakeRecord(_event(1, "explode now"), 0), FakeRecord(_event(2), 1)])
     assert [o.topic for o in outs] == [T.dead_letter, T.tagged]
