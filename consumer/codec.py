@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, cast
 
+import numpy as np
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from consumer.splice import classified_outputs
-from inference.predictor import Prediction
+from consumer.splice import classified_outputs, classified_outputs_of_rows
+from inference.predictor import Answers, Prediction
 from schemas.events import (
     ClassifiedEvent,
     DeadLetterEvent,
@@ -158,6 +159,27 @@ def checked_predictions(
     return checked
 
 
+def answers_fit_the_schema(answers: Answers) -> bool:
+    """Whether every answer of a batch kept as a matrix (`Answers`) passes `checked_predictions`,
+    read off the matrix in one validator call: each label both as the tag and as a key of the
+    probabilities, with the smallest and with the largest probability of the batch as the
+    confidence and as every probability, through `ClassifiedEvent`'s own types. An answer's
+    tag is one of the labels and its confidence and probabilities lie between the two, so if
+    these pass, every answer does (approved tags; no probability outside [0, 1], nor NaN)."""
+    labels, matrix = answers.labels, answers.probabilities
+    if not matrix.size:
+        return True
+    if len(set(labels)) != len(labels):  # a dict per answer would keep one of each
+        return False
+    extremes = (float(matrix.min()), float(matrix.max()))
+    probes = [(label, p, dict.fromkeys(labels, p)) for label in labels for p in extremes]
+    try:
+        _validate_answers(probes)
+    except ValidationError:
+        return False
+    return True
+
+
 def _tail(fields: tuple[str, ...], values: tuple[Any, ...]) -> bytes:
     """The batch's shared fields as the end of a JSON object: `,"a":1,"b":2}`."""
     return b"," + orjson.dumps(dict(zip(fields, values, strict=True)))[1:]
@@ -209,6 +231,40 @@ class ClassifiedEncoder:
             "route": route,
         }
         return orjson.dumps(record)[:-1] + self._tail
+
+    def outputs_of_answers(
+        self,
+        events: Sequence[RawContentEvent],
+        ids: list[str],
+        answers: Answers,
+        topics: tuple[str, str],
+        make: Callable[[tuple[str, bytes, bytes, str, str]], Any],
+    ) -> list[Any]:
+        """`outputs`, the answers read straight from their matrix (no tuple or dict per event):
+        the rows serialised by orjson in one call, as float64 (the float each probability is in
+        a `Prediction`), and spliced in C with the labels, each event's tag the first of its
+        row's largest (`Answers.top`). Only for answers that `answers_fit_the_schema`.
+
+        :param ids: each event's id as str (its key, UTF-8).
+        :param answers: each event's answer.
+        :param topics: (tagged topic, review topic).
+        :param make: builds an output from (topic, key, value, route, tag)."""
+        events_json = orjson.dumps([event.__dict__ for event in events])
+        matrix = answers.probabilities
+        rows_json = orjson.dumps(matrix.astype(np.float64), option=orjson.OPT_SERIALIZE_NUMPY)
+        labels_json = [orjson.dumps(label) for label in answers.labels]
+        return classified_outputs_of_rows(
+            events_json,
+            rows_json,
+            matrix,
+            answers.labels,
+            labels_json,
+            ids,
+            self._threshold,
+            self._tail,
+            topics,
+            make,
+        )
 
     def outputs(
         self,

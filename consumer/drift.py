@@ -16,7 +16,7 @@ import logging
 import math
 import threading
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Final
@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from consumer.metrics import Metrics
-from inference.predictor import Prediction
+from inference.predictor import Answers, Prediction
 from schemas.artifact import ReferenceDistributions
 from schemas.tags import APPROVED_TAGS
 
@@ -171,11 +171,18 @@ class DriftMonitor:
         if not predictions:
             return
         tags = np.zeros(len(APPROVED_TAGS), dtype=np.int64)
-        for tag, count in Counter(map(itemgetter(0), predictions)).items():
+        tag_counts: Iterable[tuple[str, int]]
+        if isinstance(predictions, Answers):  # read as arrays: no tuple per answer
+            counts = np.bincount(predictions.top(), minlength=len(predictions.labels))
+            tag_counts = zip(predictions.labels, counts.tolist(), strict=True)
+            confidences = predictions.confidences()
+        else:
+            tag_counts = Counter(map(itemgetter(0), predictions)).items()
+            confidences = np.fromiter(map(itemgetter(1), predictions), np.float64, len(predictions))
+        for tag, count in tag_counts:
             index = self._tag_index.get(tag)
             if index is not None:  # a verified model answers only approved tags
-                tags[index] = count
-        confidences = np.fromiter(map(itemgetter(1), predictions), np.float64, len(predictions))
+                tags[index] += count
         review = int(np.count_nonzero(confidences < threshold))
         with self._lock:
             histogram = np.zeros(len(self._confidences), dtype=np.int64)

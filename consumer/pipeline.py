@@ -10,12 +10,15 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from itertools import compress, repeat
+from operator import is_
 from typing import NamedTuple, Protocol, cast, runtime_checkable
+
+import numpy as np
 
 from consumer import codec
 from consumer.metrics import Metrics, observe_amortised
 from inference.artifact import Artifact
-from inference.predictor import Prediction, Predictor
+from inference.predictor import Answers, Prediction, Predictor
 from inference.text import normalised_batch, normalised_fields
 from schemas.events import RawContentEvent
 from schemas.topics import Topics
@@ -97,8 +100,8 @@ _output = partial(tuple.__new__, Output)
 def _predict_calls(
     predictor: Predictor,
 ) -> tuple[
-    Callable[[Sequence[tuple[str, str]]], list[Prediction]],
-    Callable[[bytes, int], list[Prediction] | None] | None,
+    Callable[[Sequence[tuple[str, str]]], Sequence[Prediction]],
+    Callable[[bytes, int], Sequence[Prediction] | None] | None,
 ]:
     """The predictor's batch call, and its call on a normalised buffer if it has one (the
     compiled `Classifier` does: `predict_normalised_utf8`)."""
@@ -165,7 +168,7 @@ class Pipeline:
         positions = [f"{r.topic()}:{r.partition()}:{r.offset()}" for r in kept]
 
         verdicts: list[str | None] = []
-        predictions: list[Prediction | Exception] = []
+        predictions: Sequence[Prediction | Exception] = []
         classified: list[Output | Exception] = []
         if valid:
             # The model answers every event, and every event's classified record is built, while
@@ -257,14 +260,14 @@ class Pipeline:
     def _classified(
         self,
         events: Sequence[RawContentEvent],
-        ids: Sequence[str],
-        predictions: list[Prediction | Exception],
+        ids: list[str],
+        predictions: Sequence[Prediction | Exception],
         consumed_at: datetime,
     ) -> list[Output | Exception]:
         """Each event's tagged or review output, or why it has none (dead-lettered if fresh): the
         answers are checked against the output schema's answer types once per batch, so each
-        record is assembled from validated parts (see `consumer.codec`)."""
-        answers = codec.checked_predictions(predictions)
+        record is assembled from validated parts (see `consumer.codec`). Answers the model kept
+        as a matrix (`Answers`) are checked and written straight from it."""
         try:
             encoder = codec.ClassifiedEncoder(
                 threshold=self._threshold,
@@ -275,10 +278,14 @@ class Pipeline:
         except Exception as exc:  # every fresh event is dead-lettered, as it would be alone
             return [exc] * len(events)
         topics = self._topics.tagged, self._topics.review
+        if isinstance(predictions, Answers) and codec.answers_fit_the_schema(predictions):
+            try:  # no tuple, dict or check per event
+                return encoder.outputs_of_answers(events, ids, predictions, topics, _output)
+            except Exception:
+                log.warning("could not write the batch's records whole", exc_info=True)
+        answers = codec.checked_predictions(list(predictions))
         try:  # the whole batch at once: every answer checked, every event serialisable
-            return encoder.outputs(
-                events, list(ids), cast(list[Prediction], answers), topics, _output
-            )
+            return encoder.outputs(events, ids, cast(list[Prediction], answers), topics, _output)
         except Exception:
             pass  # one event at a time, so only an event that fails goes without its record
         threshold, tagged, review = self._threshold, self._topics.tagged, self._topics.review
@@ -302,21 +309,25 @@ class Pipeline:
     def _show_observers(
         self,
         fields: list[tuple[str, str]],
-        predictions: list[Prediction | Exception],
+        predictions: Sequence[Prediction | Exception],
         verdicts: list[str | None],
     ) -> None:
         """The batch's fresh events and their answers, the events the model failed on left out.
         The batch's own lists when every event is fresh and answered (the common case)."""
         pairs: Sequence[tuple[str, str]] = fields
-        answers = cast(list[Prediction], predictions)
-        if any(map(isinstance, predictions, repeat(Exception))) or len(verdicts) != verdicts.count(
-            None
-        ):
-            shown = [
+        answers = cast(Sequence[Prediction], predictions)
+        fresh = verdicts.count(None)
+        if isinstance(predictions, Answers):  # no failed events; read as arrays, kept so
+            if fresh != len(verdicts):
+                shown = np.fromiter(map(is_, verdicts, repeat(None)), bool, len(verdicts))
+                pairs, answers = list(compress(fields, shown)), predictions.take(shown)
+        elif any(map(isinstance, predictions, repeat(Exception))) or fresh != len(verdicts):
+            shown_events = [
                 seen is None and not isinstance(a, Exception)
                 for a, seen in zip(predictions, verdicts, strict=True)
             ]
-            pairs, answers = list(compress(fields, shown)), list(compress(answers, shown))
+            pairs = list(compress(fields, shown_events))
+            answers = cast(list[Prediction], list(compress(predictions, shown_events)))
         for observer in self._observers:
             try:
                 observer.observe(pairs, answers, self._threshold)
@@ -344,12 +355,12 @@ class Pipeline:
 
     def _classify(
         self, valid: Sequence[tuple[str, str, str]], buffer: bytes | None
-    ) -> list[Prediction | Exception]:
+    ) -> Sequence[Prediction | Exception]:
         """One model call for the batch, reading its tokens from the normalised `buffer` when the
         predictor can (`predict_normalised_utf8`), else given its (title, description) pairs;
         should it fail, one call per event, so only an event that breaks it is dead-lettered."""
         try:
-            predictions: list[Prediction] | None = None
+            predictions: Sequence[Prediction] | None = None
             if buffer is not None and self._predict_utf8 is not None:
                 predictions = self._predict_utf8(buffer, len(valid))
             if predictions is None:
@@ -358,7 +369,7 @@ class Pipeline:
                 )
             if len(predictions) != len(valid):
                 raise RuntimeError(f"{len(predictions)} predictions for {len(valid)} events")
-            return cast(list[Prediction | Exception], predictions)
+            return predictions
         except Exception:
             self._fallbacks.inc()
             log.warning(

@@ -1,16 +1,19 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""A batch's classified records spliced from two orjson serialisations, in one C pass.
+"""A batch's classified records spliced from orjson serialisations, in one C pass.
 
 Serialising each record alone cost a dict, an orjson call, two slices and a concatenation per
 event, in Python. Here the batch's events and its answers are each serialised by orjson in one
-call (`consumer.codec.ClassifiedEncoder.batch`), and each record is copied together from its
-event's object, its answer's parts and the batch's shared tail: every byte of JSON is still
-orjson's, in the order the record's model has its fields, so the bytes are those of the record
-serialised alone (the property tests hold the two equal).
+call (`consumer.codec.ClassifiedEncoder`), and each record is copied together from its event's
+object, its answer's parts and the batch's shared tail: every byte of JSON is still orjson's, in
+the order the record's model has its fields, so the bytes are those of the record serialised
+alone (the property tests hold the two equal). The answers come either as orjson's array of
+(tag, confidence, probabilities) answers (`classified_outputs`) or, as the model keeps them, as
+rows of probabilities with their labels (`classified_outputs_of_rows`): no tuple or dict per event.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsUTF8String
+from libc.stdlib cimport free, malloc
 from libc.string cimport memchr, memcpy
 
 cdef bytes _TAG = b',"tag":'
@@ -166,4 +169,118 @@ def classified_outputs(
     _expect(parts, a, parts_size, 93)
     if e + 1 != events_size or a + 1 != parts_size:
         raise ValueError("more events or answers in the batch's JSON than answers given")
+    return outputs
+
+
+def classified_outputs_of_rows(
+    bytes events_json,
+    bytes rows_json,
+    const float[:, ::1] probabilities,
+    tuple labels,
+    list labels_json,
+    list ids,
+    double threshold,
+    bytes tail,
+    tuple tagged_topics,
+    object make,
+) -> list:
+    """`classified_outputs` for answers kept as a matrix: each event's answer is its row of
+    `probabilities`, its tag the first of the row's largest, its probabilities an object of
+    every label.
+
+    :param rows_json: orjson's array of the rows, each an array of the label's probabilities
+        (written as float64, the float each is in an answer).
+    :param probabilities: the rows themselves: the tag and route are decided on them.
+    :param labels: each column's label.
+    :param labels_json: each label as orjson writes it (a JSON string).
+    """
+    cdef const char* events = PyBytes_AS_STRING(events_json)
+    cdef const char* rows = PyBytes_AS_STRING(rows_json)
+    cdef Py_ssize_t events_size = PyBytes_GET_SIZE(events_json)
+    cdef Py_ssize_t rows_size = PyBytes_GET_SIZE(rows_json)
+    cdef Py_ssize_t n = probabilities.shape[0], width = probabilities.shape[1]
+    cdef Py_ssize_t i, j, best, e = 1, r = 1, e_end, size, labels_size = 0
+    cdef Py_ssize_t* starts
+    cdef Py_ssize_t* ends
+    cdef bint is_tagged
+    cdef bytes route_field, value, label
+    cdef char* out
+    if len(ids) != n or len(labels) != width or len(labels_json) != width or width == 0:
+        raise ValueError(f"{n} rows of {width}: {len(ids)} ids, {len(labels)} labels given")
+    for label in labels_json:
+        labels_size += PyBytes_GET_SIZE(label)
+    tagged_topic, review_topic = tagged_topics
+    outputs = [None] * n
+    starts = <Py_ssize_t*>malloc(width * sizeof(Py_ssize_t))
+    ends = <Py_ssize_t*>malloc(width * sizeof(Py_ssize_t))
+    if starts == NULL or ends == NULL:
+        free(starts)
+        free(ends)
+        raise MemoryError()
+    try:
+        _expect(events, 0, events_size, 91)
+        _expect(rows, 0, rows_size, 91)
+        for i in range(n):
+            if i:
+                e = _expect(events, e, events_size, 44)
+                r = _expect(rows, r, rows_size, 44)
+            if e >= events_size or events[e] != 123:
+                raise ValueError(f"event {i} is not a JSON object")
+            e_end = _value_end(events, e, events_size)
+            r = _expect(rows, r, rows_size, 91)
+            best = 0
+            for j in range(width):
+                if j:
+                    r = _expect(rows, r, rows_size, 44)
+                starts[j] = r
+                r = _value_end(rows, r, rows_size)
+                if r == starts[j] or rows[starts[j]] == 91 or rows[starts[j]] == 123:
+                    raise ValueError(f"row {i} does not hold {width} numbers")
+                ends[j] = r
+                if probabilities[i, j] > probabilities[i, best]:
+                    best = j
+            r = _expect(rows, r, rows_size, 93)
+            is_tagged = <double>probabilities[i, best] >= threshold
+            route_field = _TAGGED if is_tagged else _REVIEW
+            size = (e_end - 1 - e) + len(_TAG) + PyBytes_GET_SIZE(labels_json[best])
+            size += len(_CONFIDENCE) + (ends[best] - starts[best]) + len(_PROBABILITIES) + 2
+            size += labels_size + width * 2 - 1  # a colon each, commas between
+            for j in range(width):
+                size += ends[j] - starts[j]
+            size += len(route_field) + PyBytes_GET_SIZE(tail)
+            value = PyBytes_FromStringAndSize(NULL, size)
+            out = PyBytes_AS_STRING(value)
+            out = _put(out, events + e, e_end - 1 - e)  # the event's fields, without its "}"
+            out = _put(out, PyBytes_AS_STRING(_TAG), len(_TAG))
+            label = labels_json[best]
+            out = _put(out, PyBytes_AS_STRING(label), PyBytes_GET_SIZE(label))
+            out = _put(out, PyBytes_AS_STRING(_CONFIDENCE), len(_CONFIDENCE))
+            out = _put(out, rows + starts[best], ends[best] - starts[best])
+            out = _put(out, PyBytes_AS_STRING(_PROBABILITIES), len(_PROBABILITIES))
+            out[0] = 123
+            out += 1
+            for j in range(width):
+                if j:
+                    out[0] = 44
+                    out += 1
+                label = labels_json[j]
+                out = _put(out, PyBytes_AS_STRING(label), PyBytes_GET_SIZE(label))
+                out[0] = 58
+                out += 1
+                out = _put(out, rows + starts[j], ends[j] - starts[j])
+            out[0] = 125
+            out += 1
+            out = _put(out, PyBytes_AS_STRING(route_field), len(route_field))
+            _put(out, PyBytes_AS_STRING(tail), PyBytes_GET_SIZE(tail))
+            e = e_end
+            topic = tagged_topic if is_tagged else review_topic
+            route = "tagged" if is_tagged else "review"
+            outputs[i] = make((topic, PyUnicode_AsUTF8String(ids[i]), value, route, labels[best]))
+        _expect(events, e, events_size, 93)
+        _expect(rows, r, rows_size, 93)
+        if e + 1 != events_size or r + 1 != rows_size:
+            raise ValueError("more events or rows in the batch's JSON than rows given")
+    finally:
+        free(starts)
+        free(ends)
     return outputs

@@ -21,3 +21,16 @@ def answers(const float[:, ::1] probabilities, tuple labels) -> list:
                 best = j
         out[i] = (labels[best], row[labels[best]], row)
     return out
+
+
+def top_columns(const float[:, ::1] probabilities) -> list:
+    """Per row, the column `answers` names its top label: the first of the largest."""
+    cdef Py_ssize_t rows = probabilities.shape[0], width = probabilities.shape[1], i, j, best
+    out = [0] * rows
+    for i in range(rows):
+        best = 0
+        for j in range(width):
+            if probabilities[i, j] > probabilities[i, best]:
+                best = j
+        out[i] = best
+    return out

@@ -14,10 +14,10 @@ import fasttext
 import fasttext.FastText
 import numpy as np
 
-from inference.answers import answers
 from inference.batch_predict import BatchPredictor
 from inference.predictor import (
     LABEL_PREFIX,
+    Answers,
     Prediction,
     ReferencePredictor,
     blend,
@@ -89,14 +89,14 @@ class Classifier:
         """The same models answered by fastText's own per-line call (the parity oracle)."""
         return ReferencePredictor(self._models, self._description_weight)
 
-    def predict_normalised(self, pairs: Sequence[tuple[str, str]]) -> list[Prediction]:
+    def predict_normalised(self, pairs: Sequence[tuple[str, str]]) -> Answers:
         """Per normalised (title, description) pair: top tag, its probability and every label's
         probability (approved-tag order). One model call for the batch, both views included."""
         if self._few(len(pairs)):
             return self._predict_views([views_normalised(t, d) for t, d in pairs])
         return self._predict_fields(batch_utf8([*chain.from_iterable(pairs)]), len(pairs))
 
-    def predict_normalised_utf8(self, batch: bytes, events: int) -> list[Prediction] | None:
+    def predict_normalised_utf8(self, batch: bytes, events: int) -> Answers | None:
         """`predict_normalised` of the fields `text.normalised_batch` cut from `batch` (its buffer),
         read from the buffer rather than encoded again; None when `events` are too few for the
         batch path, whose answers `predict_normalised` then gives from the fields themselves."""
@@ -104,7 +104,7 @@ class Classifier:
             return None
         return self._predict_fields(batch, events)
 
-    def predict_many(self, pairs: Sequence[tuple[str, str]]) -> list[Prediction]:
+    def predict_many(self, pairs: Sequence[tuple[str, str]]) -> Answers:
         """Predictions for raw (title, description) pairs."""
         if self._few(len(pairs)):
             views = [views_normalised(normalise_text(t), normalise_text(d)) for t, d in pairs]
@@ -120,14 +120,14 @@ class Classifier:
         """Too few lines for the array path to pay for itself (see `BatchPredictor`)."""
         return events * (2 if self._description_weight else 1) < self._predictor.min_batch
 
-    def _predict_views(self, views: Sequence[Views]) -> list[Prediction]:
+    def _predict_views(self, views: Sequence[Views]) -> Answers:
         lines = [v.full for v in views]
         if self._description_weight:
             lines += [v.description for v in views]
         has_description = np.array([bool(v.description) for v in views])
         return self._answers(self._blend(self._predictor.predict_each(lines), has_description))
 
-    def _predict_fields(self, batch: bytes, events: int) -> list[Prediction]:
+    def _predict_fields(self, batch: bytes, events: int) -> Answers:
         """Predictions from a `batch_utf8` (or `normalised_batch_utf8`) of each event's title and
         description.
 
@@ -159,8 +159,8 @@ class Classifier:
     def _blend(self, probabilities: np.ndarray, has_description: np.ndarray) -> np.ndarray:
         return blend(probabilities, has_description, self._description_weight)
 
-    def _answers(self, probabilities: np.ndarray) -> list[Prediction]:
-        return answers(np.ascontiguousarray(probabilities, np.float32), self.labels)
+    def _answers(self, probabilities: np.ndarray) -> Answers:
+        return Answers(probabilities, self.labels)
 
 
 def _concatenated_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

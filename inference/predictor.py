@@ -6,11 +6,13 @@ tests hold it to `ReferencePredictor` on the same models, so the fast path can c
 long as its answers do not.
 """
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol, overload
 
 import numpy as np
+import numpy.typing as npt
 
+from inference.answers import answers, top_columns
 from inference.text import views_normalised
 from schemas.tags import APPROVED_TAGS
 
@@ -26,7 +28,70 @@ class Predictor(Protocol):
     @property
     def labels(self) -> tuple[str, ...]: ...
 
-    def predict_normalised(self, pairs: Sequence[tuple[str, str]]) -> list[Prediction]: ...
+    def predict_normalised(self, pairs: Sequence[tuple[str, str]]) -> Sequence[Prediction]: ...
+
+
+class Answers(Sequence[Prediction]):
+    """A batch's answers as the model computed them: a row of probabilities per event, a column
+    per label. The service reads them as arrays (`top`, `confidences`, and the rows themselves
+    when it writes its records, see `consumer.codec`); the `Prediction` tuples, a dict each, are
+    built (for the whole batch, in C) only when one is read.
+
+    :param probabilities: shape (events, labels); kept as float32, as the model computes them.
+    :param labels: each column's label.
+    """
+
+    __slots__ = ("_predictions", "labels", "probabilities")
+
+    def __init__(self, probabilities: npt.ArrayLike, labels: tuple[str, ...]) -> None:
+        matrix = np.ascontiguousarray(probabilities, np.float32)
+        if matrix.ndim != 2 or matrix.shape[1] != len(labels):
+            raise ValueError(f"{len(labels)} labels for probabilities of shape {matrix.shape}")
+        matrix.setflags(write=False)  # the tuples, once built, must keep saying the same
+        self.probabilities: npt.NDArray[np.float32] = matrix
+        self.labels = labels
+        self._predictions: list[Prediction] | None = None
+
+    def top(self) -> list[int]:
+        """Each answer's tag as its column: the first of a row's largest probabilities."""
+        return top_columns(self.probabilities)
+
+    def confidences(self) -> npt.NDArray[np.float64]:
+        """Each answer's confidence: its tag's probability."""
+        rows = np.arange(len(self.probabilities))
+        return self.probabilities[rows, self.top()].astype(np.float64)
+
+    def take(self, rows: npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> "Answers":
+        """The answers of `rows` (indices or a boolean mask), in order."""
+        return Answers(self.probabilities[rows], self.labels)
+
+    def _built(self) -> list[Prediction]:
+        if self._predictions is None:
+            self._predictions = answers(self.probabilities, self.labels)
+        return self._predictions
+
+    def __len__(self) -> int:
+        return len(self.probabilities)
+
+    @overload
+    def __getitem__(self, index: int) -> Prediction: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Prediction]: ...
+    def __getitem__(self, index: int | slice) -> Prediction | list[Prediction]:
+        return self._built()[index]
+
+    def __iter__(self) -> Iterator[Prediction]:
+        return iter(self._built())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Answers | list | tuple):
+            return self._built() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Answers({self._built()!r})"
 
 
 def canonical_labels(raw_labels: Sequence[str]) -> list[str]:

@@ -16,7 +16,7 @@ from training.fit import fit_classifier
 
 def _fold_predictions(
     examples: Sequence[Example], config: TrainConfig, splits: Iterable[tuple[Any, Any]]
-) -> Iterator[tuple[Any, list[Prediction]]]:
+) -> Iterator[tuple[Any, Sequence[Prediction]]]:
     """Per split: the test indices and their predictions by an ensemble fitted on the rest."""
     for train_idx, test_idx in splits:
         classifier = fit_classifier([examples[i] for i in train_idx], config)

@@ -28,7 +28,7 @@ from training.fit import fit_classifier
 
 
 class Predictor(Protocol):
-    def predict_many(self, pairs: Sequence[tuple[str, str]]) -> list[Prediction]: ...
+    def predict_many(self, pairs: Sequence[tuple[str, str]]) -> Sequence[Prediction]: ...
 
 
 Fit = Callable[[Sequence[Example], TrainConfig], Predictor]

@@ -2,8 +2,12 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from inference.answers import answers
+from inference.predictor import Answers
 
 LABELS = ("natural-language-processing", "computer-vision", "mlops", "other")
 
@@ -37,3 +41,52 @@ def test_no_rows_no_answers():
 def test_labels_that_do_not_match_the_columns_are_refused():
     with pytest.raises(ValueError, match="3 labels"):
         answers(np.zeros((1, 4), np.float32), LABELS[:3])
+
+
+# ------------------------------------------------------------------- Answers: a batch as a matrix
+
+rows_of_probabilities = arrays(
+    np.float32,
+    st.tuples(st.integers(0, 8), st.just(4)),
+    elements=st.sampled_from([0.0, 1e-5, 0.25, 0.5, 0.75, 1.0]) | st.floats(0, 1, width=32),
+)
+
+
+@given(rows_of_probabilities)
+def test_a_batch_kept_as_a_matrix_reads_as_the_answers_built_from_it(rows):
+    kept = Answers(rows, LABELS)
+    built = answers(rows, LABELS)
+    assert len(kept) == len(built) and list(kept) == built and kept == built
+    assert [kept[i] for i in range(len(kept))] == built
+
+
+@given(rows_of_probabilities)
+def test_top_and_confidences_are_each_answers_tag_and_confidence(rows):
+    kept = Answers(rows, LABELS)
+    assert [LABELS[c] for c in kept.top()] == [tag for tag, _, _ in answers(rows, LABELS)]
+    assert kept.confidences().tolist() == [c for _, c, _ in answers(rows, LABELS)]
+
+
+def test_top_reads_a_row_with_not_a_number_as_the_answers_do():
+    rows = np.array([[np.nan, 0.5, 0.2, 0.1], [0.1, np.nan, 0.9, 0.2]], np.float32)
+    assert [LABELS[c] for c in Answers(rows, LABELS).top()] == [
+        tag for tag, _, _ in answers(rows, LABELS)
+    ]
+
+
+def test_taking_rows_keeps_their_answers_in_order():
+    rows = np.random.default_rng(1).random((6, 4), dtype=np.float32)
+    kept = Answers(rows, LABELS)
+    assert kept.take(np.array([4, 1])) == [kept[4], kept[1]]
+    assert kept.take(np.array([True, False] * 3)) == [kept[0], kept[2], kept[4]]
+
+
+def test_a_batch_kept_as_a_matrix_cannot_be_changed_under_its_answers():
+    kept = Answers(np.zeros((1, 4), np.float32), LABELS)
+    with pytest.raises(ValueError):
+        kept.probabilities[0, 0] = 1.0
+
+
+def test_a_matrix_whose_columns_are_not_the_labels_is_refused():
+    with pytest.raises(ValueError, match="3 labels"):
+        Answers(np.zeros((2, 4), np.float32), LABELS[:3])

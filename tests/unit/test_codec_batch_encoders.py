@@ -6,19 +6,23 @@ all) ever encoded."""
 import math
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 
 from consumer.codec import (
     ClassifiedEncoder,
     DecodeError,
     DuplicateEncoder,
+    answers_fit_the_schema,
     checked_predictions,
     decode,
     decode_all,
 )
+from inference.predictor import Answers
 from schemas.events import ClassifiedEvent, DuplicateEvent, RawContentEvent
 from schemas.tags import APPROVED_TAGS
 from tests.support.records import event, validated_record
@@ -149,6 +153,57 @@ def test_a_batch_holding_an_answer_that_is_an_error_is_not_encoded_whole():
     answers = [("mlops", 0.9, {"mlops": 0.9}), RuntimeError("the model failed on it")]
     with pytest.raises(TypeError):
         encoder.outputs([event, event], ["1", "1"], answers, ("t", "r"), tuple)  # type: ignore[arg-type]
+
+
+def matrices(elements: st.SearchStrategy[float]) -> st.SearchStrategy[np.ndarray]:
+    return arrays(np.float32, st.tuples(st.integers(0, 6), st.just(4)), elements=elements)
+
+
+# Probabilities as a model writes them, ties and both ends included.
+within = st.sampled_from([0.0, 1e-5, 0.5, 1.0]) | st.floats(0, 1, width=32)
+anything = within | st.floats(width=32) | st.sampled_from([math.nan, -0.0, 1.0000001, -1e-7])
+label_sets = st.permutations(APPROVED_TAGS) | st.lists(
+    st.sampled_from([*APPROVED_TAGS, "cooking", ""]), min_size=4, max_size=4, unique=True
+)
+
+
+@given(matrices(anything), label_sets)
+def test_a_matrix_fits_the_schema_exactly_when_every_answer_built_from_it_passes_the_check(
+    rows, labels
+):
+    kept = Answers(rows, tuple(labels))
+    passes = not any(isinstance(a, Exception) for a in checked_predictions(list(kept)))
+    assert answers_fit_the_schema(kept) == passes
+
+
+def test_a_matrix_with_a_label_twice_is_not_read_whole():
+    rows = np.full((1, 4), 0.25, np.float32)
+    assert not answers_fit_the_schema(Answers(rows, ("mlops", "mlops", "other", "computer-vision")))
+
+
+@given(
+    st.lists(raw_events, max_size=6).flatmap(
+        lambda events: st.tuples(
+            st.just(events),
+            arrays(np.float32, (len(events), 4), elements=within),
+            st.permutations(APPROVED_TAGS),
+        )
+    ),
+    probabilities,
+    datetimes,
+)
+def test_a_batchs_records_read_from_its_matrix_are_those_of_its_answers(batch, threshold, at):
+    events, rows, labels = batch
+    kept = Answers(rows, tuple(labels))
+    encoder = ClassifiedEncoder(
+        threshold=threshold, model_version="v1", consumed_at=NOW, classified_at=at
+    )
+    ids = [str(event.id) for event in events]
+    topics = ("to-tagged", "to-review")
+    from_matrix = encoder.outputs_of_answers(events, ids, kept, topics, tuple)
+    assert from_matrix == encoder.outputs(
+        events, ids, checked_predictions(list(kept)), topics, tuple
+    )
 
 
 @given(raw_events, event_ids, st.text(max_size=40), datetimes)

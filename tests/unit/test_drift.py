@@ -9,7 +9,7 @@ import pytest
 from consumer.drift import PSI_EPSILON, DriftMonitor, confidence_bins, psi
 from consumer.metrics import Metrics
 from inference.drift_reference import DEFAULT_EDGES, bin_index, confidence_histogram, tag_shares
-from inference.predictor import Prediction
+from inference.predictor import Answers, Prediction
 from schemas.artifact import ReferenceDistributions
 from schemas.tags import APPROVED_TAGS
 
@@ -224,3 +224,20 @@ def test_use_of_none_removes_the_psi_series_and_keeps_the_review_share():
 def test_min_events_above_the_window_is_refused():
     with pytest.raises(ValueError, match="min_events"):
         DriftMonitor(Metrics(), window_events=100, min_events=500)
+
+
+def test_a_batch_kept_as_a_matrix_is_counted_as_its_answers_are():
+    rows = np.random.default_rng(3).random((400, len(APPROVED_TAGS)), dtype=np.float32)
+    kept = Answers(rows, APPROVED_TAGS)
+    as_matrix, as_tuples = Metrics(), Metrics()
+    for metrics, answers in ((as_matrix, kept), (as_tuples, list(kept))):
+        monitor = DriftMonitor(metrics, window_events=1000, min_events=100, reference=REFERENCE)
+        monitor.observe([("t", "d")] * len(rows), answers, THRESHOLD)
+    for name in ("tagger_drift_psi", "tagger_review_share", "tagger_drift_window_events"):
+        samples = [
+            [(s.labels, s.value) for s in family.samples]
+            for metrics in (as_matrix, as_tuples)
+            for family in metrics.registry.collect()
+            if family.name == name
+        ]
+        assert samples[0] == samples[1] and samples[0]

@@ -2,12 +2,14 @@ import dataclasses
 import json
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 import redis
 
 from consumer import codec
 from consumer.metrics import Metrics
 from consumer.pipeline import Pipeline
+from inference.predictor import Answers
 from schemas.events import ClassifiedEvent, DuplicateEvent
 from schemas.tags import APPROVED_TAGS
 from schemas.topics import DEFAULT_TOPICS as T
@@ -125,6 +127,42 @@ def test_a_real_model_reads_a_batchs_tokens_from_its_normalised_buffer(tiny_arti
     for record in by_pairs + by_buffer:
         del record["consumed_at"], record["classified_at"]
     assert by_buffer == by_pairs
+
+
+def test_a_real_models_answers_are_written_from_its_matrix_without_a_check_per_answer(
+    tiny_artifact, monkeypatch
+):
+    p = Pipeline(tiny_artifact, MemoryDedup(), T, Metrics(), 100_000)
+    texts = [(f"Object detection {i}", "boxes in images") for i in range(3)] + [("BERT", "text")]
+    records = [FakeRecord(_event(i, *text), i) for i, text in enumerate(texts)]
+
+    def per_answer(predictions):
+        raise AssertionError("the answers were checked one by one")
+
+    monkeypatch.setattr(codec, "checked_predictions", per_answer)
+    outs = p.process(records)
+    for out, (title, description) in zip(outs, texts, strict=True):
+        tag, confidence, _ = tiny_artifact.classifier.predict(title, description)
+        assert out.topic in (T.tagged, T.review)
+        assert (out.label, json.loads(out.value)["confidence"]) == (tag, pytest.approx(confidence))
+
+
+def test_a_matrix_holding_not_a_number_dead_letters_only_that_events_answer(
+    tiny_artifact, monkeypatch
+):
+    p = Pipeline(tiny_artifact, MemoryDedup(), T, Metrics(), 100_000)
+    real = p._predict_utf8
+
+    def nan_for_the_second(buffer, events):
+        kept = real(buffer, events)
+        rows = kept.probabilities.copy()
+        rows[1, 0] = np.nan
+        return Answers(rows, kept.labels)
+
+    monkeypatch.setattr(p, "_predict_utf8", nan_for_the_second)
+    texts = [(f"Object detection {i}", "boxes in images") for i in range(4)]
+    outs = p.process([FakeRecord(_event(i, *text), i) for i, text in enumerate(texts)])
+    assert [o.topic == T.dead_letter for o in outs] == [False, True, False, False]
 
 
 def test_same_content_under_new_id_goes_to_duplicates(pipeline):

@@ -1,12 +1,13 @@
 """`consumer.splice` reads only the compact JSON orjson writes, yet no input makes it read out of
 bounds or answer wrongly: whatever is not a batch of that shape is refused with a ValueError."""
 
+import numpy as np
 import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumer.splice import classified_outputs
+from consumer.splice import classified_outputs, classified_outputs_of_rows
 
 ANSWER = ("mlops", 0.5, {"mlops": 0.5})
 TAIL = b',"threshold":0.5}'
@@ -75,3 +76,47 @@ def test_json_punctuation_in_any_order_is_spliced_or_refused(pieces: list[bytes]
         except ValueError:
             continue
         assert value.startswith(events_json[1:-2]) and value.endswith(TAIL)
+
+
+# ------------------------------------------------------------------- answers read from a matrix
+
+LABELS = ("mlops", "other")
+ROWS = np.array([[0.75, 0.25]], np.float32)
+
+
+def splice_rows(events_json: bytes, rows_json: bytes, rows: np.ndarray = ROWS) -> list:
+    labels_json = [orjson.dumps(label) for label in LABELS]
+    ids = ["1"] * len(rows)
+    return classified_outputs_of_rows(
+        events_json, rows_json, rows, LABELS, labels_json, ids, 0.5, TAIL, ("t", "r"), tuple
+    )
+
+
+def test_a_record_from_a_row_is_the_event_then_its_top_label_and_every_label():
+    [(topic, key, value, route, tag)] = splice_rows(b'[{"id":1}]', b"[[0.75,0.25]]")
+    assert value == (
+        b'{"id":1,"tag":"mlops","confidence":0.75,"probabilities":{"mlops":0.75,"other":0.25},'
+        b'"route":"tagged","threshold":0.5}'
+    )
+    assert (topic, key, route, tag) == ("t", b"1", "tagged", "mlops")
+
+
+@pytest.mark.parametrize(
+    "rows_json",
+    [b"[[0.75]]", b"[[0.75,0.25,0.5]]", b"[[0.75,[0.25]]]", b"[[0.75,0.25],[0.5,0.5]]", b"[]"],
+    ids=["short row", "long row", "nested", "more rows", "no rows"],
+)
+def test_rows_that_do_not_match_the_matrix_are_refused(rows_json: bytes):
+    with pytest.raises(ValueError):
+        splice_rows(b'[{"id":1}]', rows_json)
+
+
+@given(st.binary(max_size=60), st.binary(max_size=60))
+def test_arbitrary_bytes_are_spliced_from_rows_or_refused_never_read_past(
+    events_json: bytes, rows_json: bytes
+):
+    try:
+        [(_, _, value, _, _)] = splice_rows(events_json, rows_json)
+    except ValueError:
+        return
+    assert value.endswith(TAIL)
