@@ -6,12 +6,11 @@ plain objects. Redis is touched exactly once per batch.
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from itertools import compress, repeat
-from operator import is_
-from typing import NamedTuple, Protocol, cast, runtime_checkable
+from typing import NamedTuple, Protocol, cast, overload, runtime_checkable
 
 import numpy as np
 
@@ -19,7 +18,7 @@ from consumer import codec
 from consumer.metrics import Metrics, observe_amortised
 from inference.artifact import Artifact
 from inference.predictor import Answers, Prediction, Predictor
-from inference.text import normalised_batch, normalised_fields
+from inference.text import normalised_batch, normalised_fields, normalised_pairs
 from schemas.events import RawContentEvent
 from schemas.topics import Topics
 
@@ -97,6 +96,50 @@ class Output(NamedTuple):
 _output = partial(tuple.__new__, Output)
 
 
+class _Normalised(NamedTuple):
+    """A batch's fingerprints and its normalised fields: the buffer the batch pass cut them from
+    (the model reads its tokens there), or the fields themselves when it failed and the batch
+    was normalised one event at a time."""
+
+    fingerprints: list[str]
+    buffer: bytes | None
+    fields: list[tuple[str, str]] | None
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Each event's normalised (title, description)."""
+        if self.fields is not None:
+            return self.fields
+        return normalised_pairs(cast(bytes, self.buffer), len(self.fingerprints))
+
+
+class _Pairs(Sequence[tuple[str, str]]):
+    """The normalised pairs an observer is shown, `rows` of the batch (all when None), cut from
+    the batch's buffer only when first read: the drift monitor never reads them."""
+
+    def __init__(self, normalised: _Normalised, rows: list[int] | None) -> None:
+        self._normalised, self._rows = normalised, rows
+        self._pairs: list[tuple[str, str]] | None = None
+
+    def _cut(self) -> list[tuple[str, str]]:
+        if self._pairs is None:
+            pairs = self._normalised.pairs()
+            self._pairs = pairs if self._rows is None else [pairs[i] for i in self._rows]
+        return self._pairs
+
+    def __len__(self) -> int:
+        return len(self._normalised.fingerprints if self._rows is None else self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, str]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[str, str]]: ...
+    def __getitem__(self, index: int | slice) -> tuple[str, str] | list[tuple[str, str]]:
+        return self._cut()[index]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._cut())
+
+
 def _predict_calls(
     predictor: Predictor,
 ) -> tuple[
@@ -154,23 +197,20 @@ class Pipeline:
         consumed_at = datetime.now(UTC)
         outputs: list[Output] = []
         kept, events = self._decode(records, outputs, consumed_at)
-        normalised, buffer = self._normalise(events)
-        if buffer is None:  # the batch pass failed: drop the events that failed alone
-            for record, n in zip(kept, normalised, strict=True):
-                if isinstance(n, Exception):
-                    outputs.append(self._unexpected(record, n, consumed_at))
-            ok = [not isinstance(n, Exception) for n in normalised]
+        normalised, failures = self._normalise(events)
+        if failures:  # the batch pass failed: drop the events that failed alone
+            for i, exc in failures.items():
+                outputs.append(self._unexpected(kept[i], exc, consumed_at))
+            ok = [i not in failures for i in range(len(kept))]
             kept, events = list(compress(kept, ok)), list(compress(events, ok))
-            normalised = list(compress(normalised, ok))
-        valid = cast(list[tuple[str, str, str]], normalised)
-        fingerprints = [fp for _, _, fp in valid]
+        fingerprints = normalised.fingerprints
         ids = [str(event.id) for event in events]
         positions = [f"{r.topic()}:{r.partition()}:{r.offset()}" for r in kept]
 
         verdicts: list[str | None] = []
         predictions: Sequence[Prediction | Exception] = []
         classified: list[Output | Exception] = []
-        if valid:
+        if fingerprints:
             # The model answers every event, and every event's classified record is built, while
             # Redis answers the dedup check: its round trip costs no time of its own. A
             # duplicate's record (one event in ten) is dropped unused.
@@ -178,9 +218,9 @@ class Pipeline:
             verdicts_of = self._start_check(fingerprints, ids, positions)
             sent = time.perf_counter()
             try:
-                predictions = self._classify(valid, buffer)
+                predictions = self._classify(normalised)
                 answered = time.perf_counter()
-                observe_amortised(self._classification_seconds, answered - sent, len(valid))
+                observe_amortised(self._classification_seconds, answered - sent, len(events))
                 classified = self._classified(events, ids, predictions, consumed_at)
             except BaseException:
                 verdicts_of()  # the reply read, so the connection goes back in step
@@ -189,8 +229,7 @@ class Pipeline:
             verdicts = verdicts_of()  # raises what the check raised: nothing is produced
             self._observe_dedup(sent - started + time.perf_counter() - built)
             if self._observers and None in verdicts:
-                fields = [(title, description) for title, description, _ in valid]
-                self._show_observers(fields, predictions, verdicts)
+                self._show_observers(normalised, predictions, verdicts)
 
         encode_duplicate = codec.DuplicateEncoder(consumed_at=consumed_at)
         duplicate, append = self._topics.duplicate, outputs.append
@@ -308,26 +347,28 @@ class Pipeline:
 
     def _show_observers(
         self,
-        fields: list[tuple[str, str]],
+        normalised: "_Normalised",
         predictions: Sequence[Prediction | Exception],
         verdicts: list[str | None],
     ) -> None:
         """The batch's fresh events and their answers, the events the model failed on left out.
-        The batch's own lists when every event is fresh and answered (the common case)."""
-        pairs: Sequence[tuple[str, str]] = fields
+        The batch's own answers when every event is fresh and answered (the common case); the
+        pairs are cut from the batch's buffer only if an observer reads them."""
+        rows: list[int] | None = None
         answers = cast(Sequence[Prediction], predictions)
         fresh = verdicts.count(None)
         if isinstance(predictions, Answers):  # no failed events; read as arrays, kept so
             if fresh != len(verdicts):
-                shown = np.fromiter(map(is_, verdicts, repeat(None)), bool, len(verdicts))
-                pairs, answers = list(compress(fields, shown)), predictions.take(shown)
+                rows = [i for i, seen in enumerate(verdicts) if seen is None]
+                answers = predictions.take(np.array(rows, np.intp))
         elif any(map(isinstance, predictions, repeat(Exception))) or fresh != len(verdicts):
-            shown_events = [
-                seen is None and not isinstance(a, Exception)
-                for a, seen in zip(predictions, verdicts, strict=True)
+            rows = [
+                i
+                for i, (a, seen) in enumerate(zip(predictions, verdicts, strict=True))
+                if seen is None and not isinstance(a, Exception)
             ]
-            pairs = list(compress(fields, shown_events))
-            answers = cast(list[Prediction], list(compress(predictions, shown_events)))
+            answers = cast(list[Prediction], [predictions[i] for i in rows])
+        pairs = _Pairs(normalised, rows)
         for observer in self._observers:
             try:
                 observer.observe(pairs, answers, self._threshold)
@@ -336,39 +377,41 @@ class Pipeline:
 
     def _normalise(
         self, events: Sequence[RawContentEvent]
-    ) -> tuple[list[tuple[str, str, str] | Exception], bytes | None]:
-        """The batch's normalised fields and fingerprints in one pass, and the buffer they were cut
+    ) -> tuple["_Normalised", dict[int, Exception]]:
+        """The batch's fingerprints, normalised in one pass with the buffer its fields are cut
         from (`text.normalised_batch`); should it fail, one event at a time, so only an event that
-        breaks it is dead-lettered, and no buffer."""
+        breaks it is dead-lettered: the failures by event index, their fields left out."""
         try:
-            buffer, fields = normalised_batch([(e.title, e.description, e.url) for e in events])
-            return list(fields), buffer
+            buffer, fingerprints = normalised_batch(
+                [(e.title, e.description, e.url) for e in events]
+            )
+            return _Normalised(fingerprints, buffer, None), {}
         except Exception:
             log.warning("batch normalisation failed; one event at a time", exc_info=True)
-        results: list[tuple[str, str, str] | Exception] = []
-        for e in events:
+        fingerprints, fields, failures = [], [], {}
+        for i, e in enumerate(events):
             try:
-                results.append(normalised_fields(e.title, e.description, e.url))
+                title, description, fingerprint = normalised_fields(e.title, e.description, e.url)
             except Exception as exc:
-                results.append(exc)
-        return results, None
+                failures[i] = exc
+                continue
+            fingerprints.append(fingerprint)
+            fields.append((title, description))
+        return _Normalised(fingerprints, None, fields), failures
 
-    def _classify(
-        self, valid: Sequence[tuple[str, str, str]], buffer: bytes | None
-    ) -> Sequence[Prediction | Exception]:
-        """One model call for the batch, reading its tokens from the normalised `buffer` when the
+    def _classify(self, normalised: "_Normalised") -> Sequence[Prediction | Exception]:
+        """One model call for the batch, reading its tokens from the normalised buffer when the
         predictor can (`predict_normalised_utf8`), else given its (title, description) pairs;
         should it fail, one call per event, so only an event that breaks it is dead-lettered."""
+        events = len(normalised.fingerprints)
         try:
             predictions: Sequence[Prediction] | None = None
-            if buffer is not None and self._predict_utf8 is not None:
-                predictions = self._predict_utf8(buffer, len(valid))
+            if normalised.buffer is not None and self._predict_utf8 is not None:
+                predictions = self._predict_utf8(normalised.buffer, events)
             if predictions is None:
-                predictions = self._predict(
-                    [(title, description) for title, description, _ in valid]
-                )
-            if len(predictions) != len(valid):
-                raise RuntimeError(f"{len(predictions)} predictions for {len(valid)} events")
+                predictions = self._predict(normalised.pairs())
+            if len(predictions) != events:
+                raise RuntimeError(f"{len(predictions)} predictions for {events} events")
             return predictions
         except Exception:
             self._fallbacks.inc()
@@ -376,7 +419,7 @@ class Pipeline:
                 "batch classification failed; classifying one event at a time", exc_info=True
             )
         results: list[Prediction | Exception] = []
-        for title, description, _ in valid:
+        for title, description in normalised.pairs():
             try:
                 results.append(self._predict([(title, description)])[0])
             except Exception as exc:

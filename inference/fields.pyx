@@ -43,10 +43,9 @@ cdef Py_ssize_t _collapsed(const char* data, Py_ssize_t pos, Py_ssize_t size, ch
     return size + 1
 
 
-def fields_fingerprints(bytes batch, list urls) -> list:
-    """Per event of a `normalised_batch_utf8` buffer of (title, description) texts, in order:
-    (title, description, fingerprint) as `text.normalised_fields` gives them. `urls[i]` is event
-    i's url (or None), fingerprinted as `text.fingerprint_utf8` does."""
+cdef list _cut(bytes batch, list urls, bint fields, bint fingerprints):
+    """Per event of the buffer: (title, description, fingerprint), or only the fields, or only
+    the fingerprint, as asked (the others are not built)."""
     cdef Py_ssize_t events = len(urls), size = PyBytes_GET_SIZE(batch), pos = 0, i
     cdef Py_ssize_t title_len = 0, description_len = 0
     cdef const char* data = PyBytes_AS_STRING(batch)
@@ -65,13 +64,35 @@ def fields_fingerprints(bytes batch, list urls) -> list:
             pos = _collapsed(data, pos, size, key + title_len + 1, &description_len)
             if pos > size:
                 raise ValueError(f"{2 * events} texts expected in the batch, fewer found")
-            title = PyUnicode_DecodeUTF8(key, title_len, NULL)
-            description = PyUnicode_DecodeUTF8(key + title_len + 1, description_len, NULL)
-            parts = PyBytes_FromStringAndSize(key, title_len + 1 + description_len)
-            url = urls[i]
-            if url:
-                parts += b"\x1f" + url.strip().lower().rstrip("/").encode()
-            out[i] = (title, description, _blake2b(parts, digest_size=16).hexdigest())
+            if fingerprints:
+                parts = PyBytes_FromStringAndSize(key, title_len + 1 + description_len)
+                url = urls[i]
+                if url:
+                    parts += b"\x1f" + url.strip().lower().rstrip("/").encode()
+                fingerprint = _blake2b(parts, digest_size=16).hexdigest()
+            if fields:
+                title = PyUnicode_DecodeUTF8(key, title_len, NULL)
+                description = PyUnicode_DecodeUTF8(key + title_len + 1, description_len, NULL)
+                out[i] = (title, description, fingerprint) if fingerprints else (title, description)
+            else:
+                out[i] = fingerprint
     finally:
         free(key)
     return out
+
+
+def fields_fingerprints(bytes batch, list urls) -> list:
+    """Per event of a `normalised_batch_utf8` buffer of (title, description) texts, in order:
+    (title, description, fingerprint) as `text.normalised_fields` gives them. `urls[i]` is event
+    i's url (or None), fingerprinted as `text.fingerprint_utf8` does."""
+    return _cut(batch, urls, True, True)
+
+
+def fingerprints(bytes batch, list urls) -> list:
+    """`fields_fingerprints`' fingerprints alone: no str is built for the fields."""
+    return _cut(batch, urls, False, True)
+
+
+def fields(bytes batch, Py_ssize_t events) -> list:
+    """`fields_fingerprints`' (title, description) pairs alone: nothing is hashed."""
+    return _cut(batch, [None] * events, True, False)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from itertools import filterfalse
 from typing import AnyStr, NamedTuple
 
-from inference.fields import fields_fingerprints
+from inference.fields import fields, fields_fingerprints, fingerprints
 
 FIELD_END = "\0"
 """Ends each text's tokens in a batch's buffer (`batch_utf8`): a token of its own. Normalisation
@@ -142,14 +142,18 @@ def normalised_fields(title: str, description: str, url: str | None = None) -> t
     return title, description, fingerprint_normalised(title, description, url)
 
 
-def normalised_batch(
-    events: Sequence[tuple[str, str, str | None]],
-) -> tuple[bytes, list[tuple[str, str, str]]]:
-    """`normalised_fields_batch`, and the `normalised_batch_utf8` buffer its fields were cut from:
-    the model reads the same tokens from it (`Classifier.predict_normalised_utf8`), so the fields
-    are not encoded a second time for the model."""
+def normalised_batch(events: Sequence[tuple[str, str, str | None]]) -> tuple[bytes, list[str]]:
+    """The fingerprints `normalised_fields_batch` gives, and the `normalised_batch_utf8` buffer its
+    fields are cut from, not the fields themselves: the model reads its tokens from the buffer
+    (`Classifier.predict_normalised_utf8`), and `normalised_pairs` cuts the fields from it should
+    anything need them as str."""
     batch = normalised_batch_utf8([text for t, d, _ in events for text in (t, d)])
-    return batch, fields_fingerprints(batch, [url for _, _, url in events])
+    return batch, fingerprints(batch, [url for _, _, url in events])
+
+
+def normalised_pairs(batch: bytes, events: int) -> list[tuple[str, str]]:
+    """Each event's normalised (title, description), cut from a `normalised_batch` buffer."""
+    return fields(batch, events)
 
 
 def normalised_fields_batch(
@@ -159,7 +163,8 @@ def normalised_fields_batch(
     in one pass (`normalised_batch_utf8`) rather than several string operations per text, its
     fields cut out (spaces collapsed, as `normalise_text` leaves them) and fingerprinted
     (`fingerprint_utf8`) in one C pass (`inference.fields`)."""
-    return normalised_batch(events)[1]
+    batch = normalised_batch_utf8([text for t, d, _ in events for text in (t, d)])
+    return fields_fingerprints(batch, [url for _, _, url in events])
 
 
 def fingerprint(title: str, description: str, url: str | None = None) -> str:

@@ -9,7 +9,13 @@ import pytest
 
 from inference.batch_predict import BatchPredictor, fasttext_hash
 from inference.classifier import LABEL_PREFIX, Classifier
-from inference.text import model_tokens, normalise_text, normalised_batch, views_normalised
+from inference.text import (
+    model_tokens,
+    normalise_text,
+    normalised_batch,
+    normalised_fields_batch,
+    views_normalised,
+)
 from tests.support import synthetic
 from tests.support.parity import BIN_STEP, assert_same_answers
 from tests.support.synthetic import ODD_TEXTS
@@ -194,8 +200,8 @@ def test_normalised_and_raw_batches_get_the_same_answers(shipped, examples):
 def test_a_normalised_buffer_gets_the_answers_of_the_fields_cut_from_it(shipped, examples):
     classifier = Classifier(shipped[0], description_weight=0.25)
     events = [(e.title, e.description, None) for e in examples] + [(*t, None) for t in ODD_TEXTS]
-    buffer, fields = normalised_batch(events)
-    pairs = [(title, description) for title, description, _ in fields]
+    buffer, _ = normalised_batch(events)
+    pairs = [(title, description) for title, description, _ in normalised_fields_batch(events)]
     assert classifier.predict_normalised_utf8(buffer, len(events)) == (
         classifier.predict_normalised(pairs)
     )

@@ -349,6 +349,35 @@ def test_observers_are_shown_only_the_fresh_events_of_a_batch(stub_artifact):
     ]
 
 
+class AnswersOnly:
+    """A `BatchObserver` that reads the answers alone, as the drift monitor does."""
+
+    def __init__(self):
+        self.answers = 0
+
+    def observe(self, pairs, predictions, threshold):
+        self.answers += len(list(predictions))
+
+
+def test_the_pairs_are_cut_from_the_buffer_only_for_an_observer_that_reads_them(
+    tiny_artifact, monkeypatch
+):
+    import consumer.pipeline as module
+
+    cut: list[int] = []
+    real = module.normalised_pairs
+    monkeypatch.setattr(module, "normalised_pairs", lambda b, n: cut.append(n) or real(b, n))
+    texts = [(f"Object detection {i}", "boxes in images") for i in range(4)]
+    answers_only, recorder = AnswersOnly(), Recorder()
+    p = Pipeline(tiny_artifact, MemoryDedup(), T, Metrics(), 100_000, observers=[answers_only])
+    p.process([FakeRecord(_event(i, *text), i) for i, text in enumerate(texts)])
+    assert (answers_only.answers, cut) == (4, [])
+    p = Pipeline(tiny_artifact, MemoryDedup(), T, Metrics(), 100_000, observers=[recorder])
+    p.process([FakeRecord(_event(i, *text), i) for i, text in enumerate(texts)])
+    assert cut == [4]
+    assert recorder.pairs == [(f"object detection {i}", "boxes in images") for i in range(4)]
+
+
 def test_observers_are_not_shown_the_events_the_model_failed_on(stub_artifact, monkeypatch):
     recorder = Recorder()
     p = Pipeline(stub_artifact, MemoryDedup(), T, Metrics(), 100_000, observers=[recorder])

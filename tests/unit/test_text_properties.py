@@ -3,7 +3,13 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inference.text import normalise_text, normalised_fields, normalised_fields_batch
+from inference.text import (
+    normalise_text,
+    normalised_batch,
+    normalised_fields,
+    normalised_fields_batch,
+    normalised_pairs,
+)
 from tests.support.strategies import texts
 
 
@@ -35,3 +41,11 @@ def test_normalised_text_is_lower_case_letters_and_digits_between_single_spaces(
 @given(st.lists(st.tuples(texts, texts, st.none() | st.text(max_size=30)), max_size=8))
 def test_a_batch_gives_each_event_what_normalising_it_alone_gives(events):
     assert normalised_fields_batch(events) == [normalised_fields(*event) for event in events]
+
+
+@given(st.lists(st.tuples(texts, texts, st.none() | st.text(max_size=30)), max_size=8))
+def test_a_batchs_buffer_holds_the_fields_its_fingerprints_are_of(events):
+    buffer, fingerprints = normalised_batch(events)
+    alone = [normalised_fields(*event) for event in events]
+    assert fingerprints == [fingerprint for _, _, fingerprint in alone]
+    assert normalised_pairs(buffer, len(events)) == [(t, d) for t, d, _ in alone]
