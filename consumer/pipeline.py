@@ -231,24 +231,25 @@ class Pipeline:
             if self._observers and None in verdicts:
                 self._show_observers(normalised, predictions, verdicts)
 
-        encode_duplicate = codec.DuplicateEncoder(consumed_at=consumed_at)
-        duplicate, append = self._topics.duplicate, outputs.append
+        # Each event's output in place: its classified one unless it is a duplicate (its
+        # duplicate record) or its classified record failed (a dead letter). Only those, one
+        # event in ten, are visited one by one.
+        routed = cast(list[Output], classified)
         failed: list[int] = []  # checked as new, then dead-lettered: their claims are withdrawn
-        for i, (record, event, event_id, fp, seen, output) in enumerate(
-            zip(kept, events, ids, fingerprints, verdicts, classified, strict=True)
-        ):
-            if seen is None:
-                if isinstance(output, Exception):
-                    append(self._unexpected(record, output, consumed_at))
-                    failed.append(i)
-                else:
-                    append(output)
-                continue
-            try:
-                value = encode_duplicate(event, seen, fp)
-                append(_output((duplicate, event_id.encode(), value, "duplicate", None)))
-            except Exception as exc:  # never crash on input
-                append(self._unexpected(record, exc, consumed_at))
+        duplicates = [i for i, seen in enumerate(verdicts) if seen is not None]
+        if duplicates:
+            encode_duplicate = codec.DuplicateEncoder(consumed_at=consumed_at)
+            duplicate = self._topics.duplicate
+            for i in duplicates:
+                try:
+                    value = encode_duplicate(events[i], cast(str, verdicts[i]), fingerprints[i])
+                    routed[i] = _output((duplicate, ids[i].encode(), value, "duplicate", None))
+                except Exception as exc:  # never crash on input
+                    routed[i] = self._unexpected(kept[i], exc, consumed_at)
+        for i in [i for i, output in enumerate(routed) if isinstance(output, Exception)]:
+            routed[i] = self._unexpected(kept[i], cast(Exception, routed[i]), consumed_at)
+            failed.append(i)
+        outputs += routed
         if failed and isinstance(self._dedup, ReleasingDedup):
             # Before anything is produced: should Redis fail here, the batch is retried whole
             # (its records are the same records, so their claims are theirs again).

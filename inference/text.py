@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from itertools import filterfalse
 from typing import AnyStr, NamedTuple
 
-from inference.fields import fields, fields_fingerprints, fingerprints
+from inference.fields import fields, fields_fingerprints, fingerprints, joined_utf8
 
 FIELD_END = "\0"
 """Ends each text's tokens in a batch's buffer (`batch_utf8`): a token of its own. Normalisation
 never emits it (a NUL in a text counts as whitespace), and str.split() does not split on it."""
 _SEPARATOR = f" {FIELD_END} ".encode()
-_NUL_BYTE = FIELD_END.encode()
 # A URL runs from "http(s)://" or "www." to the next whitespace (as str.split() sees it) or NUL.
 # Two patterns with literal prefixes scan several times faster than one alternation, and with
 # `*` tails two passes remove exactly what the alternation would.
@@ -88,11 +87,14 @@ def normalised_batch_utf8(texts: Sequence[str]) -> bytes:
     """batch_utf8([normalise_text(t) for t in texts]) up to whitespace: the ASCII steps run once
     over the whole batch rather than several times per text. Each step is per character or bounded
     by whitespace, so texts do not affect each other's result."""
-    prepared = [t if t.isascii() else _non_ascii_spaced(t) for t in texts]
-    batch = batch_utf8(prepared)
-    if batch.count(_NUL_BYTE) != len(prepared):  # a NUL of a text's own is whitespace
-        batch = batch_utf8([t.replace(FIELD_END, " ") for t in prepared])
-    return _ascii_steps(batch, _BATCH_TABLE)
+    return _normalised_joined(list(texts))
+
+
+def _normalised_joined(texts: list[str] | list[tuple[str, str, str | None]]) -> bytes:
+    """`normalised_batch_utf8` of `texts`, or of each (title, description, url)'s two texts. The
+    texts are joined in C (`inference.fields.joined_utf8`, which spaces a text's own NULs), the
+    few outside ASCII first through the Unicode steps."""
+    return _ascii_steps(joined_utf8(texts, _non_ascii_spaced), _BATCH_TABLE)
 
 
 TITLE, DESCRIPTION = 0, 1
@@ -147,7 +149,7 @@ def normalised_batch(events: Sequence[tuple[str, str, str | None]]) -> tuple[byt
     fields are cut from, not the fields themselves: the model reads its tokens from the buffer
     (`Classifier.predict_normalised_utf8`), and `normalised_pairs` cuts the fields from it should
     anything need them as str."""
-    batch = normalised_batch_utf8([text for t, d, _ in events for text in (t, d)])
+    batch = _normalised_joined(list(events))
     return batch, fingerprints(batch, [url for _, _, url in events])
 
 
@@ -163,7 +165,7 @@ def normalised_fields_batch(
     in one pass (`normalised_batch_utf8`) rather than several string operations per text, its
     fields cut out (spaces collapsed, as `normalise_text` leaves them) and fingerprinted
     (`fingerprint_utf8`) in one C pass (`inference.fields`)."""
-    batch = normalised_batch_utf8([text for t, d, _ in events for text in (t, d)])
+    batch = _normalised_joined(list(events))
     return fields_fingerprints(batch, [url for _, _, url in events])
 
 

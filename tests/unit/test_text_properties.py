@@ -3,6 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
+from inference.fields import joined_utf8
 from inference.text import (
     normalise_text,
     normalised_batch,
@@ -49,3 +50,16 @@ def test_a_batchs_buffer_holds_the_fields_its_fingerprints_are_of(events):
     alone = [normalised_fields(*event) for event in events]
     assert fingerprints == [fingerprint for _, _, fingerprint in alone]
     assert normalised_pairs(buffer, len(events)) == [(t, d) for t, d, _ in alone]
+
+
+@given(st.lists(st.tuples(texts, texts, st.none()), max_size=6))
+def test_a_batchs_texts_are_joined_as_their_utf8_each_own_nul_a_space(events):
+    def prepare(text: str) -> str:
+        return text.upper()
+
+    flat = [text for title, description, _ in events for text in (title, description)]
+    expected = b"".join(
+        (t if t.isascii() else prepare(t)).replace("\0", " ").encode() + b" \0 " for t in flat
+    )
+    assert joined_utf8(flat, prepare) == expected
+    assert joined_utf8(events, prepare) == expected
