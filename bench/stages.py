@@ -3,21 +3,22 @@
 Each per-event stage is timed around every single call (perf_counter_ns), so its p50/p99 include
 ~0.05 µs of timer overhead (reported as `timer_overhead_us`). Stages the service runs once per batch
 (normalise + fingerprint, predict, dedup, normalise + predict, checking the model's answers against
-the output schema, the whole pipeline) are timed per batch and amortised per event (batch time /
-batch size); their percentiles are over batches.
+the output schema, encoding, the whole pipeline) are timed per batch and amortised per event
+(batch time / batch size); their percentiles are over batches.
 `predict` starts from the normalised fields (model views + both members), `normalise_predict` from
 the raw ones; `predict_one` is a batch of one event, and `predict_new_tokens` a batch whose every
 token is new to the cache. `predict_reference` answers the same batches through fastText's own
 per-line call (`inference.predictor.ReferencePredictor`): what the compiled batch path saves.
-`check_answers` is the batch's answers checked against the output schema, `encode` one event's
-output record and key built from validated parts (`consumer.codec`'s batch encoders).
+`check_answers` is the batch's answers checked against the output schema
+(`codec.answers_fit_the_schema`), `encode` the batch's output records and keys built from
+validated parts (`consumer.codec`'s batch encoders: the classified records spliced from the
+answers' matrix, a duplicate's record for each duplicate).
 """
 
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import orjson
@@ -30,6 +31,7 @@ from consumer.dedup import Deduplicator
 from consumer.metrics import Metrics
 from consumer.pipeline import Pipeline
 from inference.artifact import Artifact
+from inference.predictor import Answers
 from inference.text import normalised_fields_batch
 from schemas.topics import DEFAULT_TOPICS
 
@@ -117,16 +119,23 @@ class Encoders:
         return cls(classified, codec.DuplicateEncoder(consumed_at=at), artifact.threshold)
 
 
-def _output(item: tuple[Any, str, str | None, Any], encoders: Encoders) -> tuple[bytes, bytes]:
-    """What the pipeline makes of one event once it is deduplicated and classified (and its
-    answer checked): its key and record."""
-    event, fingerprint, duplicate_of, answer = item
-    key = str(event.id).encode()
-    if duplicate_of is not None:
-        return key, encoders.duplicate(event, duplicate_of, fingerprint)
-    tag, confidence, probabilities = answer
-    route = "tagged" if confidence >= encoders.threshold else "review"
-    return key, encoders.classified(event, tag, confidence, probabilities, route)
+def _outputs(
+    encoders: Encoders,
+    events: Sequence[Any],
+    ids: list[str],
+    fingerprints: list[str],
+    verdicts: list[str | None],
+    answers: Answers,
+) -> list[Any]:
+    """What the pipeline makes of a batch once it is deduplicated and classified (and its answers
+    checked): every event's classified record and key, spliced from the answers' matrix, and a
+    duplicate's record in place of each duplicate's."""
+    outputs = encoders.classified.outputs_of_answers(events, ids, answers, ("t", "r"), tuple)
+    for i, duplicate_of in enumerate(verdicts):
+        if duplicate_of is not None:
+            key = ids[i].encode()
+            outputs[i] = key, encoders.duplicate(events[i], duplicate_of, fingerprints[i])
+    return outputs
 
 
 def run(
@@ -196,11 +205,14 @@ def run(
             verdicts = dedup.check(fps, ids, positions)
             times["dedup"].append((time.perf_counter_ns() - t0) / len(chunk))
             duplicates += sum(v is not None for v in verdicts)
-            [checked], t = time_batches(codec.checked_predictions, predictions, len(predictions))
-            times["check_answers"] += t
-            output = partial(_output, encoders=Encoders.of(artifact, datetime.now(UTC)))
-            _, t = time_each(output, zip(decoded, fps, verdicts, checked, strict=True))
-            times["encode"] += t
+            t0 = time.perf_counter_ns()
+            if not codec.answers_fit_the_schema(predictions):
+                raise RuntimeError("the model's answers do not fit the output schema")
+            times["check_answers"].append((time.perf_counter_ns() - t0) / len(chunk))
+            encoders = Encoders.of(artifact, datetime.now(UTC))
+            t0 = time.perf_counter_ns()
+            _outputs(encoders, decoded, ids, fps, verdicts, predictions)
+            times["encode"].append((time.perf_counter_ns() - t0) / len(chunk))
     finally:
         client.delete(*dedup.keys())
 
