@@ -8,8 +8,8 @@ against the output schema's own field types (`checked_predictions`: a tag outsid
 batch shares once per batch. Validating each record again cost more than the model did
 (docs/performance.md); the property tests prove the bytes equal those of the record validated
 whole through its pydantic model. A batch's classified records are spliced in C from one orjson
-serialisation of its events and one of its answers (`ClassifiedEncoder.outputs`,
-`consumer.splice`), which costs a third of serialising each record alone.
+serialisation of its events and one of its answers' matrix (`ClassifiedEncoder.outputs_of_answers`,
+`consumer.splice`), for a fraction of serialising each record alone.
 """
 
 import base64
@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from consumer.splice import classified_outputs, classified_outputs_of_rows
+from consumer.splice import classified_outputs
 from inference.predictor import Answers, Prediction
 from schemas.events import (
     ClassifiedEvent,
@@ -240,23 +240,27 @@ class ClassifiedEncoder:
         topics: tuple[str, str],
         make: Callable[[tuple[str, bytes, bytes, str, str]], Any],
     ) -> list[Any]:
-        """`outputs`, the answers read straight from their matrix (no tuple or dict per event):
-        the rows serialised by orjson in one call, as float64 (the float each probability is in
-        a `Prediction`), and spliced in C with the labels, each event's tag the first of its
-        row's largest (`Answers.top`). Only for answers that `answers_fit_the_schema`.
+        """Every event's record and route at once, the bytes `__call__` gives each: the events'
+        fields serialised by orjson in one call, the answers' rows in another (as float64, the
+        float each probability is in a `Prediction`), and the records spliced from them in C
+        (`consumer.splice`), no tuple or dict per event. Only for answers that
+        `answers_fit_the_schema`; raises when an event cannot be serialised (the caller then
+        encodes one event at a time).
 
         :param ids: each event's id as str (its key, UTF-8).
         :param answers: each event's answer.
-        :param topics: (tagged topic, review topic).
+        :param topics: (tagged topic, review topic): the tagged one when an answer's confidence
+            reaches the threshold.
         :param make: builds an output from (topic, key, value, route, tag)."""
         events_json = orjson.dumps([event.__dict__ for event in events])
         matrix = answers.probabilities
         rows_json = orjson.dumps(matrix.astype(np.float64), option=orjson.OPT_SERIALIZE_NUMPY)
         labels_json = [orjson.dumps(label) for label in answers.labels]
-        return classified_outputs_of_rows(
+        return classified_outputs(
             events_json,
             rows_json,
             matrix,
+            answers.top(),
             answers.labels,
             labels_json,
             ids,
@@ -264,30 +268,6 @@ class ClassifiedEncoder:
             self._tail,
             topics,
             make,
-        )
-
-    def outputs(
-        self,
-        events: Sequence[RawContentEvent],
-        ids: list[str],
-        answers: list[Prediction],
-        topics: tuple[str, str],
-        make: Callable[[tuple[str, bytes, bytes, str, str]], Any],
-    ) -> list[Any]:
-        """Every event's record and route at once, the bytes `__call__` gives each: the events'
-        fields and the answers each serialised by orjson in one call, and the records spliced
-        from them in C (`consumer.splice`). Raises when any event or answer cannot be serialised
-        (an answer that is an exception): the caller then encodes one event at a time.
-
-        :param ids: each event's id as str (its key, UTF-8).
-        :param answers: each event's answer from `checked_predictions`.
-        :param topics: (tagged topic, review topic): the tagged one when an answer's confidence
-            reaches the threshold.
-        :param make: builds an output from (topic, key, value, route, tag)."""
-        events_json = orjson.dumps([event.__dict__ for event in events])
-        answers_json = orjson.dumps(answers)
-        return classified_outputs(
-            events_json, answers_json, answers, ids, self._threshold, self._tail, topics, make
         )
 
 

@@ -317,17 +317,14 @@ class Pipeline:
             )
         except Exception as exc:  # every fresh event is dead-lettered, as it would be alone
             return [exc] * len(events)
-        topics = self._topics.tagged, self._topics.review
         if isinstance(predictions, Answers) and codec.answers_fit_the_schema(predictions):
+            topics = self._topics.tagged, self._topics.review
             try:  # no tuple, dict or check per event
                 return encoder.outputs_of_answers(events, ids, predictions, topics, _output)
             except Exception:
                 log.warning("could not write the batch's records whole", exc_info=True)
+        # One event at a time, so only an event that fails goes without its record.
         answers = codec.checked_predictions(list(predictions))
-        try:  # the whole batch at once: every answer checked, every event serialisable
-            return encoder.outputs(events, ids, cast(list[Prediction], answers), topics, _output)
-        except Exception:
-            pass  # one event at a time, so only an event that fails goes without its record
         threshold, tagged, review = self._threshold, self._topics.tagged, self._topics.review
         outputs: list[Output | Exception] = []
         append = outputs.append

@@ -8,18 +8,9 @@ import numpy.typing as npt
 
 def classified_outputs(
     events_json: bytes,
-    answers_json: bytes,
-    answers: list[Any],
-    ids: list[str],
-    threshold: float,
-    tail: bytes,
-    tagged_topics: tuple[str, str],
-    make: Callable[[tuple[str, bytes, bytes, str, str]], Any],
-) -> list[Any]: ...
-def classified_outputs_of_rows(
-    events_json: bytes,
     rows_json: bytes,
     probabilities: npt.NDArray[np.float32],
+    top: list[int],
     labels: tuple[str, ...],
     labels_json: list[bytes],
     ids: list[str],

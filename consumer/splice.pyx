@@ -1,14 +1,13 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""A batch's classified records spliced from orjson serialisations, in one C pass.
+"""A batch's classified records spliced from two orjson serialisations, in one C pass.
 
 Serialising each record alone cost a dict, an orjson call, two slices and a concatenation per
 event, in Python. Here the batch's events and its answers are each serialised by orjson in one
 call (`consumer.codec.ClassifiedEncoder`), and each record is copied together from its event's
 object, its answer's parts and the batch's shared tail: every byte of JSON is still orjson's, in
 the order the record's model has its fields, so the bytes are those of the record serialised
-alone (the property tests hold the two equal). The answers come either as orjson's array of
-(tag, confidence, probabilities) answers (`classified_outputs`) or, as the model keeps them, as
-rows of probabilities with their labels (`classified_outputs_of_rows`): no tuple or dict per event.
+alone (the property tests hold the two equal). The answers come as the model keeps them, rows of
+probabilities with their labels (`inference.predictor.Answers`): no tuple or dict per event.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -84,98 +83,9 @@ cdef inline char* _put(char* out, const char* data, Py_ssize_t n):
 
 def classified_outputs(
     bytes events_json,
-    bytes answers_json,
-    list answers,
-    list ids,
-    double threshold,
-    bytes tail,
-    tuple tagged_topics,
-    object make,
-) -> list:
-    """Per event, `make((topic, key, value, route, tag))`: its classified record `value` and where
-    it goes, the tagged topic when its confidence reaches `threshold`, else the review topic.
-
-    :param events_json: orjson's array of the events' field dicts (the events' own order).
-    :param answers_json: orjson's array of `answers`.
-    :param answers: each event's checked (tag, confidence, probabilities).
-    :param ids: each event's id as str: its key, UTF-8.
-    :param tail: the batch's shared fields closing the object, `,"threshold":...}`.
-    :param tagged_topics: (tagged topic, review topic).
-    :param make: builds an output from its 5-tuple.
-    """
-    cdef const char* events = PyBytes_AS_STRING(events_json)
-    cdef const char* parts = PyBytes_AS_STRING(answers_json)
-    cdef Py_ssize_t events_size = PyBytes_GET_SIZE(events_json)
-    cdef Py_ssize_t parts_size = PyBytes_GET_SIZE(answers_json)
-    cdef Py_ssize_t n = len(answers), i, e = 1, a = 1, e_end, tag_end, conf_end, probs_end, size
-    cdef Py_ssize_t tag_start, conf_start, probs_start
-    cdef bint is_tagged
-    cdef bytes route_field, value
-    cdef char* out
-    if len(ids) != n:
-        raise ValueError(f"{len(ids)} ids for {n} answers")
-    tagged_topic, review_topic = tagged_topics
-    outputs = [None] * n
-    _expect(events, 0, events_size, 91)
-    _expect(parts, 0, parts_size, 91)
-    for i in range(n):
-        if i:
-            e = _expect(events, e, events_size, 44)
-            a = _expect(parts, a, parts_size, 44)
-        if e >= events_size or events[e] != 123:
-            raise ValueError(f"event {i} is not a JSON object")
-        e_end = _value_end(events, e, events_size)
-        tag_start = _expect(parts, a, parts_size, 91)
-        if tag_start >= parts_size or parts[tag_start] != 34:
-            raise ValueError(f"answer {i} does not start with its tag")
-        tag_end = _string_end(parts, tag_start, parts_size)
-        conf_start = _expect(parts, tag_end, parts_size, 44)
-        conf_end = _value_end(parts, conf_start, parts_size)
-        if conf_end == conf_start:
-            raise ValueError(f"answer {i} has no confidence")
-        probs_start = _expect(parts, conf_end, parts_size, 44)
-        if probs_start >= parts_size or parts[probs_start] != 123:
-            raise ValueError(f"answer {i}'s probabilities are not a JSON object")
-        probs_end = _value_end(parts, probs_start, parts_size)
-        a = _expect(parts, probs_end, parts_size, 93)
-        answer = answers[i]
-        is_tagged = <double>answer[1] >= threshold
-        route_field = _TAGGED if is_tagged else _REVIEW
-        size = (
-            (e_end - 1 - e)
-            + len(_TAG) + (tag_end - tag_start)
-            + len(_CONFIDENCE) + (conf_end - conf_start)
-            + len(_PROBABILITIES) + (probs_end - probs_start)
-            + len(route_field)
-            + PyBytes_GET_SIZE(tail)
-        )
-        value = PyBytes_FromStringAndSize(NULL, size)
-        out = PyBytes_AS_STRING(value)
-        out = _put(out, events + e, e_end - 1 - e)  # the event's fields, without its "}"
-        out = _put(out, PyBytes_AS_STRING(_TAG), len(_TAG))
-        out = _put(out, parts + tag_start, tag_end - tag_start)
-        out = _put(out, PyBytes_AS_STRING(_CONFIDENCE), len(_CONFIDENCE))
-        out = _put(out, parts + conf_start, conf_end - conf_start)
-        out = _put(out, PyBytes_AS_STRING(_PROBABILITIES), len(_PROBABILITIES))
-        out = _put(out, parts + probs_start, probs_end - probs_start)
-        out = _put(out, PyBytes_AS_STRING(route_field), len(route_field))
-        _put(out, PyBytes_AS_STRING(tail), PyBytes_GET_SIZE(tail))
-        e = e_end
-        if is_tagged:
-            outputs[i] = make((tagged_topic, PyUnicode_AsUTF8String(ids[i]), value, "tagged", answer[0]))
-        else:
-            outputs[i] = make((review_topic, PyUnicode_AsUTF8String(ids[i]), value, "review", answer[0]))
-    _expect(events, e, events_size, 93)
-    _expect(parts, a, parts_size, 93)
-    if e + 1 != events_size or a + 1 != parts_size:
-        raise ValueError("more events or answers in the batch's JSON than answers given")
-    return outputs
-
-
-def classified_outputs_of_rows(
-    bytes events_json,
     bytes rows_json,
     const float[:, ::1] probabilities,
+    list top,
     tuple labels,
     list labels_json,
     list ids,
@@ -184,15 +94,22 @@ def classified_outputs_of_rows(
     tuple tagged_topics,
     object make,
 ) -> list:
-    """`classified_outputs` for answers kept as a matrix: each event's answer is its row of
-    `probabilities`, its tag the first of the row's largest, its probabilities an object of
-    every label.
+    """Per event, `make((topic, key, value, route, tag))`: its classified record `value` and where
+    it goes, the tagged topic when its confidence reaches `threshold`, else the review topic. An
+    event's answer is its row of `probabilities`: its tag the label of its `top` column, its
+    confidence that column's probability, its probabilities an object of every label.
 
-    :param rows_json: orjson's array of the rows, each an array of the label's probabilities
+    :param events_json: orjson's array of the events' field dicts (the events' own order).
+    :param rows_json: orjson's array of the rows, each an array of the labels' probabilities
         (written as float64, the float each is in an answer).
-    :param probabilities: the rows themselves: the tag and route are decided on them.
+    :param probabilities: the rows themselves: the route is decided on them.
+    :param top: each row's tag column (`inference.predictor.Answers.top`).
     :param labels: each column's label.
     :param labels_json: each label as orjson writes it (a JSON string).
+    :param ids: each event's id as str: its key, UTF-8.
+    :param tail: the batch's shared fields closing the object, `,"threshold":...}`.
+    :param tagged_topics: (tagged topic, review topic).
+    :param make: builds an output from its 5-tuple.
     """
     cdef const char* events = PyBytes_AS_STRING(events_json)
     cdef const char* rows = PyBytes_AS_STRING(rows_json)
@@ -205,14 +122,16 @@ def classified_outputs_of_rows(
     cdef bint is_tagged
     cdef bytes route_field, value, label
     cdef char* out
-    if len(ids) != n or len(labels) != width or len(labels_json) != width or width == 0:
-        raise ValueError(f"{n} rows of {width}: {len(ids)} ids, {len(labels)} labels given")
+    if len(ids) != n or len(top) != n or len(labels) != width or len(labels_json) != width:
+        raise ValueError(
+            f"{n} rows of {width}: {len(ids)} ids, {len(top)} tags, {len(labels)} labels given"
+        )
     for label in labels_json:
         labels_size += PyBytes_GET_SIZE(label)
     tagged_topic, review_topic = tagged_topics
     outputs = [None] * n
-    starts = <Py_ssize_t*>malloc(width * sizeof(Py_ssize_t))
-    ends = <Py_ssize_t*>malloc(width * sizeof(Py_ssize_t))
+    starts = <Py_ssize_t*>malloc((width + 1) * sizeof(Py_ssize_t))
+    ends = <Py_ssize_t*>malloc((width + 1) * sizeof(Py_ssize_t))
     if starts == NULL or ends == NULL:
         free(starts)
         free(ends)
@@ -228,7 +147,9 @@ def classified_outputs_of_rows(
                 raise ValueError(f"event {i} is not a JSON object")
             e_end = _value_end(events, e, events_size)
             r = _expect(rows, r, rows_size, 91)
-            best = 0
+            best = top[i]
+            if not 0 <= best < width:
+                raise ValueError(f"row {i}'s tag column {best} is not one of its {width}")
             for j in range(width):
                 if j:
                     r = _expect(rows, r, rows_size, 44)
@@ -237,8 +158,6 @@ def classified_outputs_of_rows(
                 if r == starts[j] or rows[starts[j]] == 91 or rows[starts[j]] == 123:
                     raise ValueError(f"row {i} does not hold {width} numbers")
                 ends[j] = r
-                if probabilities[i, j] > probabilities[i, best]:
-                    best = j
             r = _expect(rows, r, rows_size, 93)
             is_tagged = <double>probabilities[i, best] >= threshold
             route_field = _TAGGED if is_tagged else _REVIEW

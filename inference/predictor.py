@@ -41,7 +41,7 @@ class Answers(Sequence[Prediction]):
     :param labels: each column's label.
     """
 
-    __slots__ = ("_predictions", "labels", "probabilities")
+    __slots__ = ("_predictions", "_top", "labels", "probabilities")
 
     def __init__(self, probabilities: npt.ArrayLike, labels: tuple[str, ...]) -> None:
         matrix = np.ascontiguousarray(probabilities, np.float32)
@@ -51,10 +51,13 @@ class Answers(Sequence[Prediction]):
         self.probabilities: npt.NDArray[np.float32] = matrix
         self.labels = labels
         self._predictions: list[Prediction] | None = None
+        self._top: list[int] | None = None
 
     def top(self) -> list[int]:
         """Each answer's tag as its column: the first of a row's largest probabilities."""
-        return top_columns(self.probabilities)
+        if self._top is None:
+            self._top = top_columns(self.probabilities)
+        return self._top
 
     def confidences(self) -> npt.NDArray[np.float64]:
         """Each answer's confidence: its tag's probability."""

@@ -91,70 +91,6 @@ def test_a_classified_record_is_the_validated_paths_bytes_and_validates(
     assert ClassifiedEvent.model_validate_json(fast).tag == tag
 
 
-@given(
-    st.lists(st.tuples(raw_events, answers), max_size=6),
-    probabilities,
-    st.text(max_size=16),
-    datetimes,
-)
-def test_a_batchs_records_are_the_validated_paths_bytes_routed_by_the_threshold(
-    batch: list[tuple[RawContentEvent, tuple[str, float, dict[str, float]]]],
-    threshold: float,
-    version: str,
-    at: datetime,
-):
-    events = [event for event, _ in batch]
-    checked = checked_predictions([answer for _, answer in batch])
-    encoder = ClassifiedEncoder(
-        threshold=threshold, model_version=version, consumed_at=NOW, classified_at=at
-    )
-    ids = [str(event.id) for event in events]
-    outputs = encoder.outputs(events, ids, checked, ("to-tagged", "to-review"), tuple)
-    expected = []
-    for raw, (tag, confidence, probs) in zip(events, checked, strict=True):
-        route = "tagged" if confidence >= threshold else "review"
-        value = validated_record(
-            ClassifiedEvent,
-            raw,
-            tag=tag,
-            confidence=confidence,
-            probabilities=probs,
-            route=route,
-            threshold=threshold,
-            model_version=version,
-            consumed_at=NOW,
-            classified_at=at,
-        )
-        expected.append((f"to-{route}", str(raw.id).encode(), value, route, tag))
-    assert outputs == expected
-
-
-def test_a_batch_with_text_that_looks_like_json_structure_is_spliced_intact():
-    texts = ['"}]},{"', "\\", '\\"', "ends in a backslash \\", "[{,:}]", "\u0000\x1f"]
-    events = [
-        RawContentEvent(id=f'"{i}\\', title=t, description=t[::-1], created_on=NOW, url=t)
-        for i, t in enumerate(texts)
-    ]
-    answer = ("mlops", 0.75, {"mlops": 0.75, "other": 0.25})
-    encoder = ClassifiedEncoder(
-        threshold=0.5, model_version='v"1', consumed_at=NOW, classified_at=NOW
-    )
-    outputs = encoder.outputs(events, [str(e.id) for e in events], [answer] * 6, ("t", "r"), tuple)
-    for raw, (_, _, value, _, _) in zip(events, outputs, strict=True):
-        assert value == encoder(raw, *answer, "tagged")
-        assert ClassifiedEvent.model_validate_json(value).title == raw.title
-
-
-def test_a_batch_holding_an_answer_that_is_an_error_is_not_encoded_whole():
-    event = RawContentEvent(id=1, title="t", description="", created_on=NOW)
-    encoder = ClassifiedEncoder(
-        threshold=0.5, model_version="v1", consumed_at=NOW, classified_at=NOW
-    )
-    answers = [("mlops", 0.9, {"mlops": 0.9}), RuntimeError("the model failed on it")]
-    with pytest.raises(TypeError):
-        encoder.outputs([event, event], ["1", "1"], answers, ("t", "r"), tuple)  # type: ignore[arg-type]
-
-
 def matrices(elements: st.SearchStrategy[float]) -> st.SearchStrategy[np.ndarray]:
     return arrays(np.float32, st.tuples(st.integers(0, 6), st.just(4)), elements=elements)
 
@@ -190,20 +126,53 @@ def test_a_matrix_with_a_label_twice_is_not_read_whole():
         )
     ),
     probabilities,
+    st.text(max_size=16),
     datetimes,
 )
-def test_a_batchs_records_read_from_its_matrix_are_those_of_its_answers(batch, threshold, at):
+def test_a_batchs_records_are_the_validated_paths_bytes_routed_by_the_threshold(
+    batch, threshold, version, at
+):
     events, rows, labels = batch
     kept = Answers(rows, tuple(labels))
     encoder = ClassifiedEncoder(
-        threshold=threshold, model_version="v1", consumed_at=NOW, classified_at=at
+        threshold=threshold, model_version=version, consumed_at=NOW, classified_at=at
     )
     ids = [str(event.id) for event in events]
-    topics = ("to-tagged", "to-review")
-    from_matrix = encoder.outputs_of_answers(events, ids, kept, topics, tuple)
-    assert from_matrix == encoder.outputs(
-        events, ids, checked_predictions(list(kept)), topics, tuple
+    outputs = encoder.outputs_of_answers(events, ids, kept, ("to-tagged", "to-review"), tuple)
+    expected = []
+    for raw, (tag, confidence, probs) in zip(events, kept, strict=True):
+        route = "tagged" if confidence >= threshold else "review"
+        value = validated_record(
+            ClassifiedEvent,
+            raw,
+            tag=tag,
+            confidence=confidence,
+            probabilities=probs,
+            route=route,
+            threshold=threshold,
+            model_version=version,
+            consumed_at=NOW,
+            classified_at=at,
+        )
+        expected.append((f"to-{route}", str(raw.id).encode(), value, route, tag))
+    assert outputs == expected
+
+
+def test_a_batch_with_text_that_looks_like_json_structure_is_spliced_intact():
+    texts = ['"}]},{"', "\\", '\\"', "ends in a backslash \\", "[{,:}]", "\u0000\x1f"]
+    events = [
+        RawContentEvent(id=f'"{i}\\', title=t, description=t[::-1], created_on=NOW, url=t)
+        for i, t in enumerate(texts)
+    ]
+    kept = Answers(np.tile(np.float32([0.75, 0.25, 0.0, 0.0]), (6, 1)), APPROVED_TAGS)
+    encoder = ClassifiedEncoder(
+        threshold=0.5, model_version='v"1', consumed_at=NOW, classified_at=NOW
     )
+    ids = [str(e.id) for e in events]
+    outputs = encoder.outputs_of_answers(events, ids, kept, ("t", "r"), tuple)
+    for raw, answer, (_, _, value, _, _) in zip(events, kept, outputs, strict=True):
+        assert value == encoder(raw, *answer, "tagged")
+        assert ClassifiedEvent.model_validate_json(value).title == raw.title
 
 
 @given(raw_events, event_ids, st.text(max_size=40), datetimes)

@@ -432,13 +432,13 @@ def test_classified_records_are_built_before_the_dedup_verdicts_are_read(
             return lambda: order.append("read") or verdicts
 
     p = Pipeline(stub_artifact, Split(), T, Metrics(), 100_000)
-    real = codec.ClassifiedEncoder.outputs
+    real = codec.ClassifiedEncoder.__call__
 
     def encode(self, *args):
         order.append("encoded")
         return real(self, *args)
 
-    monkeypatch.setattr(codec.ClassifiedEncoder, "outputs", encode)
+    monkeypatch.setattr(codec.ClassifiedEncoder, "__call__", encode)
     p.process([FakeRecord(_event(1), 0)])
     assert order == ["encoded", "read"]
 
@@ -450,7 +450,6 @@ def test_a_duplicate_is_routed_as_one_though_its_classified_record_failed(pipeli
     def fail(*_args):
         raise ValueError("cannot encode")
 
-    monkeypatch.setattr(codec.ClassifiedEncoder, "outputs", fail)
     monkeypatch.setattr(codec.ClassifiedEncoder, "__call__", fail)
     [out] = p.process([FakeRecord(_event(2), 1)])
     assert out.topic == T.duplicate
