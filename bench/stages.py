@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -36,6 +37,9 @@ from inference.text import normalised_fields_batch
 from schemas.topics import DEFAULT_TOPICS
 
 SETTINGS = Settings()  # the service's own limits and retention
+# A decoded event's texts, as the pipeline reads them (normalised, and as the model pairs).
+TEXTS = itemgetter("title", "description", "url")
+PAIR = itemgetter("title", "description")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +125,7 @@ class Encoders:
 
 def _outputs(
     encoders: Encoders,
-    events: Sequence[Any],
+    events: list[codec.Fields],
     ids: list[str],
     fingerprints: list[str],
     verdicts: list[str | None],
@@ -180,7 +184,7 @@ def run(
             decoded, t = time_each(lambda v: codec.decode(v, SETTINGS.max_message_bytes), chunk)
             times["decode_validate"] += t
             [normalised], t = time_batches(
-                lambda es: normalised_fields_batch([(e.title, e.description, e.url) for e in es]),
+                lambda es: normalised_fields_batch(list(map(TEXTS, es))),
                 decoded,
                 len(decoded),
             )
@@ -193,13 +197,13 @@ def run(
             _, t = time_each(lambda pair: classifier.predict_normalised([pair]), pairs[:50])
             times["predict_one"] += t
             _, t = time_batches(
-                lambda es: classifier.predict_many([(e.title, e.description) for e in es]),
+                lambda es: classifier.predict_many(list(map(PAIR, es))),
                 decoded,
                 len(decoded),
             )
             times["normalise_predict"] += t
             fps = [n[2] for n in normalised]
-            ids = [str(e.id) for e in decoded]
+            ids = [str(e["id"]) for e in decoded]
             positions = [f"bench:0:{start + i}" for i in range(len(decoded))]
             t0 = time.perf_counter_ns()
             verdicts = dedup.check(fps, ids, positions)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from itertools import compress, repeat
+from operator import itemgetter
 from typing import NamedTuple, Protocol, cast, overload, runtime_checkable
 
 import numpy as np
@@ -19,10 +20,13 @@ from consumer.metrics import Metrics, observe_amortised
 from inference.artifact import Artifact
 from inference.predictor import Answers, Prediction, Predictor
 from inference.text import normalised_batch, normalised_fields, normalised_pairs
-from schemas.events import RawContentEvent
 from schemas.topics import Topics
 
 log = logging.getLogger(__name__)
+
+# An event's id, and the texts it is normalised and fingerprinted from, read off its fields.
+_ID = itemgetter("id")
+_TEXTS = itemgetter("title", "description", "url")
 
 
 class Record(Protocol):
@@ -204,7 +208,7 @@ class Pipeline:
             ok = [i not in failures for i in range(len(kept))]
             kept, events = list(compress(kept, ok)), list(compress(events, ok))
         fingerprints = normalised.fingerprints
-        ids = [str(event.id) for event in events]
+        ids = list(map(str, map(_ID, events)))
         positions = [f"{r.topic()}:{r.partition()}:{r.offset()}" for r in kept]
 
         verdicts: list[str | None] = []
@@ -262,7 +266,7 @@ class Pipeline:
 
     def _decode(
         self, records: Sequence[Record], outputs: list[Output], consumed_at: datetime
-    ) -> tuple[list[Record], list[RawContentEvent]]:
+    ) -> tuple[list[Record], list[codec.Fields]]:
         """The records that decode and their events; the others' dead letters appended to
         `outputs`, in record order. A batch with any bad record is decoded one record at a time,
         so each failure is classified by `codec.decode` exactly as it always was."""
@@ -299,7 +303,7 @@ class Pipeline:
 
     def _classified(
         self,
-        events: Sequence[RawContentEvent],
+        events: list[codec.Fields],
         ids: list[str],
         predictions: Sequence[Prediction | Exception],
         consumed_at: datetime,
@@ -373,23 +377,19 @@ class Pipeline:
             except Exception:
                 log.warning("a batch observer failed; routing is unaffected", exc_info=True)
 
-    def _normalise(
-        self, events: Sequence[RawContentEvent]
-    ) -> tuple["_Normalised", dict[int, Exception]]:
+    def _normalise(self, events: list[codec.Fields]) -> tuple["_Normalised", dict[int, Exception]]:
         """The batch's fingerprints, normalised in one pass with the buffer its fields are cut
         from (`text.normalised_batch`); should it fail, one event at a time, so only an event that
         breaks it is dead-lettered: the failures by event index, their fields left out."""
         try:
-            buffer, fingerprints = normalised_batch(
-                [(e.title, e.description, e.url) for e in events]
-            )
+            buffer, fingerprints = normalised_batch(list(map(_TEXTS, events)))
             return _Normalised(fingerprints, buffer, None), {}
         except Exception:
             log.warning("batch normalisation failed; one event at a time", exc_info=True)
         fingerprints, fields, failures = [], [], {}
         for i, e in enumerate(events):
             try:
-                title, description, fingerprint = normalised_fields(e.title, e.description, e.url)
+                title, description, fingerprint = normalised_fields(*_TEXTS(e))
             except Exception as exc:
                 failures[i] = exc
                 continue

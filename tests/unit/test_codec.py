@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from consumer.codec import DecodeError, decode, encode_dead_letter
+from consumer.codec import DecodeError, decode, decode_all, encode_dead_letter
+from schemas.events import RawContentEvent
 
 LIMIT = 10_000
 
@@ -21,7 +22,7 @@ def test_valid_event_decodes():
         b'"url":"https://x","source":"s"}',
         LIMIT,
     )
-    assert (event.id, event.title, event.url) == ("a", "T", "https://x")
+    assert (event["id"], event["title"], event["url"]) == ("a", "T", "https://x")
 
 
 def test_not_json_is_invalid_json():
@@ -120,3 +121,17 @@ def test_id_beyond_64_bits_is_rejected():
         b'{"id": 18446744073709551616, "title": "t", "description": "", "created_on": "2020-01-01"}'
     )
     assert err.code == "schema_validation"
+
+
+def test_a_batch_decodes_to_the_models_fields_in_its_order_unknown_keys_dropped():
+    value = b'{"extra":1,"created_on":"2020-01-01T00:00:00","description":"D","title":"T","id":7}'
+    [fields] = decode_all([value], LIMIT) or [None]
+    assert fields == {
+        "id": 7,
+        "title": "T",
+        "description": "D",
+        "created_on": datetime(2020, 1, 1),
+        "url": None,
+        "source": None,
+    }
+    assert list(fields) == list(RawContentEvent.model_fields)
