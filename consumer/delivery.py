@@ -17,7 +17,7 @@ from typing import Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from consumer.metrics import Metrics, observe_many
+from consumer.metrics import Metrics, observe_since
 
 log = logging.getLogger(__name__)
 
@@ -228,9 +228,8 @@ class Deliveries:
             self._metrics.kafka_errors.labels("store_offsets").inc()
             log.warning("could not store offsets", extra={"error": str(exc)})
         now_ms = time.time() * 1000.0
-        observe_many(
-            self._metrics.end_to_end_seconds,
-            [max(now_ms - ts, 0.0) / 1000.0 for batch in done for ts in batch.source_timestamps_ms],
+        observe_since(
+            self._metrics.end_to_end_seconds, now_ms, [b.source_timestamps_ms for b in done]
         )
 
     def _produce(

@@ -3,10 +3,11 @@
 import urllib.request
 from bisect import bisect_left
 from collections import Counter as Tally
-from collections.abc import Sequence
-from itertools import repeat
+from collections.abc import Iterable, Sequence
+from itertools import chain, repeat
 from typing import Any, get_args
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
@@ -302,6 +303,29 @@ def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
     # observe() picks the first bucket with v <= bound: exactly bisect_left over the bounds.
     for index, n in Tally(map(bisect_left, repeat(bounds, len(values)), values)).items():
         buckets[index].inc(n)
+    total.inc(amount)
+
+
+def observe_since(
+    histogram: Histogram, now_ms: float, timestamps_ms: Iterable[Sequence[int]]
+) -> None:
+    """`histogram.observe(max(now_ms - t, 0) / 1000)` for every source timestamp `t` (ms) of the
+    given batches: each event's seconds from its input record to now, computed and bucketed as
+    arrays, as a batch's thousand values would otherwise cost a Python step each."""
+    stamps = np.fromiter(chain.from_iterable(timestamps_ms), np.float64)
+    if not len(stamps):
+        return
+    seconds = np.maximum(now_ms - stamps, 0.0) / 1000.0
+    internals = _internals(histogram)
+    amount = float(seconds.sum())
+    if internals is None or amount != amount:
+        observe_many(histogram, seconds.tolist())
+        return
+    bounds, buckets, total = internals
+    # searchsorted's left side is bisect_left: observe()'s first bucket with v <= bound.
+    counts = np.bincount(np.searchsorted(bounds, seconds, side="left"), minlength=len(bounds))
+    for index in np.flatnonzero(counts).tolist():
+        buckets[index].inc(int(counts[index]))
     total.inc(amount)
 
 

@@ -32,7 +32,7 @@ from typing import Literal, Protocol
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from consumer.delivery import FatalError, Output
-from consumer.metrics import Metrics, observe_many
+from consumer.metrics import Metrics, observe_since
 
 log = logging.getLogger(__name__)
 
@@ -353,10 +353,7 @@ class Transactions:
         self._metrics.transactions.labels("committed").inc()
         self._metrics.transaction_commit_seconds.observe(now - started)
         now_ms = time.time() * 1000.0
-        observe_many(
-            self._metrics.end_to_end_seconds,
-            [max(now_ms - ts, 0.0) / 1000.0 for ts in txn.source_timestamps_ms],
-        )
+        observe_since(self._metrics.end_to_end_seconds, now_ms, [txn.source_timestamps_ms])
         return True
 
     def abort(self, *, rewind: bool) -> int:

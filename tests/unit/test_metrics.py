@@ -1,6 +1,6 @@
 from prometheus_client import CollectorRegistry, Histogram
 
-from consumer.metrics import Metrics, observe_many
+from consumer.metrics import Metrics, observe_many, observe_since
 
 VALUES = [0.0, 1e-6, 1.5e-6, 2e-6, 3e-3, 0.5, 7.0, 1e9]
 
@@ -23,6 +23,21 @@ def test_observe_many_matches_observe_one_by_one():
     observe_many(many, VALUES)
     assert {k.replace("one", "x"): v for k, v in _samples(one).items()} == {
         k.replace("many", "x"): v for k, v in _samples(many).items()
+    }
+
+
+def test_latencies_since_source_timestamps_are_observed_as_one_by_one():
+    buckets = (1e-3, 5e-3, 0.25, 1.0)
+    one = Histogram("one", "d", buckets=buckets, registry=CollectorRegistry())
+    since = Histogram("since", "d", buckets=buckets, registry=CollectorRegistry())
+    now_ms = 1_700_000_010_000.0
+    # On a bound, between bounds, past the last, and in the future (a skewed clock: zero).
+    batches = [[1_700_000_009_999, 1_700_000_009_995, 1_700_000_009_000], [], [1_700_000_020_000]]
+    for ts in (ts for batch in batches for ts in batch):
+        one.observe(max(now_ms - ts, 0.0) / 1000.0)
+    observe_since(since, now_ms, batches)
+    assert {k.replace("one", "x"): v for k, v in _samples(one).items()} == {
+        k.replace("since", "x"): v for k, v in _samples(since).items()
     }
 
 
