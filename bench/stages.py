@@ -110,7 +110,6 @@ class Encoders:
 
     classified: codec.ClassifiedEncoder
     duplicate: codec.DuplicateEncoder
-    threshold: float
 
     @classmethod
     def of(cls, artifact: Artifact, at: datetime) -> "Encoders":
@@ -120,7 +119,7 @@ class Encoders:
             consumed_at=at,
             classified_at=at,
         )
-        return cls(classified, codec.DuplicateEncoder(consumed_at=at), artifact.threshold)
+        return cls(classified, codec.DuplicateEncoder(consumed_at=at))
 
 
 def _outputs(

@@ -48,6 +48,31 @@ bad_answers = st.one_of(
 )
 
 
+def _reference(
+    event: RawContentEvent,
+    answer: tuple[str, float, dict[str, float]],
+    route: str,
+    threshold: float,
+    version: str,
+    consumed_at: datetime,
+    classified_at: datetime,
+) -> bytes:
+    """The classified record validated whole: what the encoders' bytes must equal."""
+    tag, confidence, probabilities = answer
+    return validated_record(
+        ClassifiedEvent,
+        event,
+        tag=tag,
+        confidence=confidence,
+        probabilities=probabilities,
+        route=route,
+        threshold=threshold,
+        model_version=version,
+        consumed_at=consumed_at,
+        classified_at=classified_at,
+    )
+
+
 @given(
     raw_events,
     answers,
@@ -75,17 +100,8 @@ def test_a_classified_record_is_the_validated_paths_bytes_and_validates(
         consumed_at=consumed_at,
         classified_at=classified_at,
     )(dict(event), tag, confidence, probs, route)
-    slow = validated_record(
-        ClassifiedEvent,
-        event,
-        tag=tag,
-        confidence=confidence,
-        probabilities=probs,
-        route=route,
-        threshold=threshold,
-        model_version=version,
-        consumed_at=consumed_at,
-        classified_at=classified_at,
+    slow = _reference(
+        event, (tag, confidence, probs), route, threshold, version, consumed_at, classified_at
     )
     assert fast == slow
     assert ClassifiedEvent.model_validate_json(fast).tag == tag
@@ -143,18 +159,7 @@ def test_a_batchs_records_are_the_validated_paths_bytes_routed_by_the_threshold(
     expected = []
     for raw, (tag, confidence, probs) in zip(events, kept, strict=True):
         route = "tagged" if confidence >= threshold else "review"
-        value = validated_record(
-            ClassifiedEvent,
-            raw,
-            tag=tag,
-            confidence=confidence,
-            probabilities=probs,
-            route=route,
-            threshold=threshold,
-            model_version=version,
-            consumed_at=NOW,
-            classified_at=at,
-        )
+        value = _reference(raw, (tag, confidence, probs), route, threshold, version, NOW, at)
         expected.append((f"to-{route}", str(raw.id).encode(), value, route, tag))
     assert outputs == expected
 
