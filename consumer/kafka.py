@@ -23,6 +23,10 @@ from consumer.config import Settings, kafka_overrides
 TRANSACTION_TIMEOUT_MS = 10_000
 
 
+# fetch.queue.backoff.ms: as long as the broker may hold a fetch (fetch.wait.max.ms 20).
+FETCH_QUEUE_BACKOFF_MS = 20
+
+
 def common_config(bootstrap: str) -> dict[str, Any]:
     """Every client's base: the brokers, then the KAFKA_* overrides from the environment."""
     return {"bootstrap.servers": bootstrap, **kafka_overrides()}
@@ -36,6 +40,11 @@ def consumer_config(settings: Settings, **callbacks: Any) -> dict[str, Any]:
         "session.timeout.ms": 15000,
         "fetch.wait.max.ms": 20,
         "fetch.min.bytes": 1,
+        # Once the local queue holds queued.min.messages (100k) librdkafka postpones the next
+        # fetch by this much. Its default, a second, leaves a consumer that drains the queue
+        # sooner waiting on an empty queue: the bench's passthrough sat idle for most of each
+        # second (docs/performance.md). A postponed fetch is a timer, not a request.
+        "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
         "auto.commit.interval.ms": 1000,
     }
     if settings.processing_guarantee == "exactly-once":

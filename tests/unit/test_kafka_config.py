@@ -4,7 +4,12 @@ guarantee depends on do not."""
 import socket
 
 from consumer.config import Settings
-from consumer.kafka import TRANSACTION_TIMEOUT_MS, consumer_config, producer_config
+from consumer.kafka import (
+    FETCH_QUEUE_BACKOFF_MS,
+    TRANSACTION_TIMEOUT_MS,
+    consumer_config,
+    producer_config,
+)
 
 
 def _settings(monkeypatch, **env: str) -> Settings:
@@ -16,6 +21,12 @@ def _settings(monkeypatch, **env: str) -> Settings:
 def test_an_override_replaces_a_tunable_default(monkeypatch):
     settings = _settings(monkeypatch, KAFKA_CONFIG_SESSION_TIMEOUT_MS="30000")
     assert consumer_config(settings)["session.timeout.ms"] == "30000"
+
+
+def test_a_full_local_queue_postpones_fetching_briefly_not_for_librdkafkas_second(monkeypatch):
+    config = consumer_config(_settings(monkeypatch))
+    assert config["fetch.queue.backoff.ms"] == FETCH_QUEUE_BACKOFF_MS
+    assert config["fetch.wait.max.ms"] >= FETCH_QUEUE_BACKOFF_MS
 
 
 def test_an_override_cannot_switch_off_what_the_guarantee_needs(monkeypatch):
