@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import drain, guarantees, infra, latency, memory, peer, report, stages
+from bench import cpu, drain, guarantees, infra, latency, memory, peer, report, stages
 from bench.stats import ratio
 from consumer.config import Settings
 
@@ -158,6 +158,13 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
+def _cpu_ratio(service_us: float | None, passthrough_us: float | None) -> float | None:
+    if service_us is None or passthrough_us is None:
+        return None
+    value = ratio(passthrough_us, service_us)
+    return None if value is None else round(value, 4)
+
+
 def _drain_events(cfg: Config, ctx: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(e, id=f"d-{i}") for i, e in enumerate(ctx["events"][: cfg.drain_events])]
 
@@ -181,6 +188,7 @@ def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
         infra.delete_topics(cfg.bootstrap, {topics.input, *topics.outputs()} - set(kept))
     service_eps = _median([r["eps"] for r in services])
     passthrough_eps = _median([r["eps"] for r in passthroughs])
+    service_cpu, passthrough_cpu = cpu.medians(services), cpu.medians(passthroughs)
     rep["drain"] = {
         "events": cfg.drain_events,
         "partitions": cfg.partitions,
@@ -195,6 +203,10 @@ def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
         "service_eps_per_round": [round(r["eps"], 1) for r in services],
         "passthrough_eps_per_round": [round(r["eps"], 1) for r in passthroughs],
         "service_eps_incl_commit": round(_median([r["eps_incl_commit"] for r in services]), 1),
+        # µs of CPU per event, medians over the rounds, and the drain ratio were each process
+        # given a core of its own: the passthrough's CPU per event over the service's.
+        "cpu_us_per_event": {"service": service_cpu, "passthrough": passthrough_cpu},
+        "ratio_by_cpu": _cpu_ratio(service_cpu["process"], passthrough_cpu["process"]),
         "preload_seconds": round(preload_seconds, 3),
         "timing": (drain.__doc__ or "").split("\n\n")[1].replace("\n", " "),
         "service_runs": services,

@@ -6,6 +6,10 @@ of the output topics' end offsets reaches the number of input events (every outp
 log, i.e. delivered with acks=all). Outputs that already existed at the window start are subtracted,
 so eps = (events − outputs at start) / window. Afterwards the run waits until the group's committed
 offsets equal the input's end offsets (auto-commit every 1 s) and reports that time separately.
+
+CPU per event (`bench.cpu`): the busy CPU time of the process under test, Redis, the broker and
+the machine, from just after the window opens to the moment it closes, over the outputs appended
+in between.
 """
 
 import os
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import infra
+from bench import cpu, infra
 from bench.stats import rate
 from schemas.topics import Topics
 
@@ -41,6 +45,8 @@ def _window(
     t0 = infra.wait_assigned(ports, spec.partitions, procs, "partition assignment")
     done0 = offsets.total(outputs)
     samples: list[tuple[float, int]] = [(t0, done0)]
+    meter = cpu.Meter(procs[0].popen.pid)  # its workers exist once they hold partitions
+    cpu0, cpu_done0 = meter.read(), offsets.total(outputs)
 
     def finished() -> bool:
         n = offsets.total(outputs)
@@ -48,6 +54,7 @@ def _window(
         return n >= spec.events
 
     t_done = infra.wait_until(finished, spec.timeout, "all outputs", interval=0.05, procs=procs)
+    cpu1 = meter.read()
     produced = samples[-1][1]
     input_end = offsets.end_offsets([spec.input_topic])
 
@@ -65,6 +72,7 @@ def _window(
         "startup_seconds": t0 - spawned_at,
         "commit_after_seconds": t_committed - t_done,
         "eps_incl_commit": rate(measured, t_committed - t0),
+        "cpu_us_per_event": cpu0.per_event_us(cpu1, produced - cpu_done0),
         "timeline": [(round(t - t0, 3), n) for t, n in samples[:: max(1, len(samples) // 200)]],
     }
 

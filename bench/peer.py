@@ -29,7 +29,7 @@ from typing import Any
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient, ConsumerGroupDescription
 
-from bench import infra
+from bench import cpu, infra
 from bench.drain import DrainSpec
 from bench.stats import rate, ratio
 from consumer.config import topic_env
@@ -177,6 +177,7 @@ def summarise(
         "service_eps": service_eps,
         "ours_over_quix": round(ours_over_quix, 4) if ours_over_quix is not None else None,
         "peer_eps_per_round": [round(r["eps"], 1) for r in runs],
+        "cpu_us_per_event": cpu.medians(runs),
         "peer_eps_incl_commit": round(
             statistics.median([r["eps_incl_commit"] for r in runs]) if runs else 0.0, 1
         ),
@@ -256,6 +257,8 @@ def run_round(spec: DrainSpec, peer: PeerEnv, tag: str = "quix") -> dict[str, An
         )
         done0 = offsets.total(outputs)
         samples: list[tuple[float, int]] = [(t0, done0)]
+        meter = cpu.Meter(proc.popen.pid)
+        cpu0, cpu_done0 = meter.read(), offsets.total(outputs)
 
         def finished() -> bool:
             n = offsets.total(outputs)
@@ -263,6 +266,7 @@ def run_round(spec: DrainSpec, peer: PeerEnv, tag: str = "quix") -> dict[str, An
             return n >= spec.events
 
         t_done = infra.wait_until(finished, spec.timeout, "all outputs", 0.05, [proc])
+        cpu1 = meter.read()
         input_end = offsets.end_offsets([spec.input_topic])
         t_committed = infra.wait_until(
             lambda: offsets.committed(group, spec.input_topic) == input_end,
@@ -290,6 +294,7 @@ def run_round(spec: DrainSpec, peer: PeerEnv, tag: str = "quix") -> dict[str, An
         "startup_seconds": t0 - spawned_at,
         "commit_after_seconds": t_committed - t_done,
         "eps_incl_commit": rate(measured, t_committed - t0),
+        "cpu_us_per_event": cpu0.per_event_us(cpu1, samples[-1][1] - cpu_done0),
         **after_first_output(samples, spec.events),
         "outputs_by_topic": {role: by_topic[getattr(topics, role)] for role in OUTPUT_ROLES},
         "timeline": [(round(t - t0, 3), n) for t, n in samples[:: max(1, len(samples) // 200)]],

@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import PARTS
 from bench.stats import ratio
 
 LIBRARIES = (
@@ -235,6 +236,7 @@ def markdown(report: dict[str, Any]) -> str:
             ["drain: service (1 process)", drain.get("service_eps")],
             ["drain: passthrough", drain.get("passthrough_eps")],
             ["drain: service / passthrough", drain.get("ratio")],
+            ["drain: passthrough / service, process CPU per event", drain.get("ratio_by_cpu")],
         ]
     peer = report.get("peer") or {}
     if peer.get("peer_eps") is not None:
@@ -252,6 +254,7 @@ def markdown(report: dict[str, Any]) -> str:
         parts.append(table(["throughput", "events/s (or ratio)"], rows, digits=2))
     if peer.get("skipped"):
         parts.append(f"Peer (Quix Streams) skipped: {peer['skipped']}")
+    parts.extend(cpu_table(report))
     pairs = scale_eps(scale)
     if pairs:
         cores = scale.get("cores") or (report.get("machine") or {}).get("cores")
@@ -279,6 +282,23 @@ def markdown(report: dict[str, Any]) -> str:
         )
     parts.extend(guarantees_tables(report.get("guarantees") or {}))
     return "\n\n".join(parts)
+
+
+def cpu_table(report: dict[str, Any]) -> list[str]:
+    """µs of CPU per event by part: the drain step's service and passthrough, and the peer."""
+    by_run = dict((report.get("drain") or {}).get("cpu_us_per_event") or {})
+    peer = (report.get("peer") or {}).get("cpu_us_per_event")
+    if peer:
+        by_run["peer (Quix Streams)"] = peer
+    if not by_run:
+        return []
+    return [
+        table(
+            ["drain: CPU µs per event", *PARTS],
+            [[run, *[values.get(part) for part in PARTS]] for run, values in by_run.items()],
+            digits=2,
+        )
+    ]
 
 
 def guarantees_tables(section: dict[str, Any]) -> list[str]:
