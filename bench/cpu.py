@@ -8,7 +8,7 @@ Kafka JVM), and the machine as all its cores' busy time, whatever ran on them.
 """
 
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,14 +43,17 @@ def _matching(test: Callable[[psutil.Process], bool]) -> list[psutil.Process]:
     return found
 
 
-def _cpu_seconds(procs: Iterable[psutil.Process]) -> float:
+def _cpu_seconds(procs: list[psutil.Process]) -> float | None:
+    """None when there is nothing to read (Redis or the broker on another machine)."""
+    if not procs:
+        return None
     total = 0.0
     for proc in procs:
         try:
             times = proc.cpu_times()
             total += times.user + times.system
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
-            continue  # gone since the window opened: what it spent is no longer readable
+            continue  # gone since the meter was made (a failed run): what it spent is lost
     return total
 
 
@@ -58,16 +61,17 @@ def _cpu_seconds(procs: Iterable[psutil.Process]) -> float:
 class Reading:
     """Busy CPU seconds of each part (`PARTS`) at one moment."""
 
-    seconds: dict[str, float]
+    seconds: dict[str, float | None]
 
     def per_event_us(self, later: "Reading", events: int) -> dict[str, float | None]:
-        """µs of CPU each part spent per event between this reading and `later`."""
-        if events <= 0:
-            return dict.fromkeys(PARTS)
-        return {
-            part: round((later.seconds[part] - self.seconds[part]) / events * 1e6, 3)
-            for part in PARTS
-        }
+        """µs of CPU each part spent per event between this reading and `later`; None for a part
+        either could not read, or when no event was measured."""
+        found: dict[str, float | None] = dict.fromkeys(PARTS)
+        for part in PARTS:
+            before, after = self.seconds[part], later.seconds[part]
+            if events > 0 and before is not None and after is not None:
+                found[part] = round((after - before) / events * 1e6, 3)
+        return found
 
 
 class Meter:

@@ -27,6 +27,17 @@ def test_cpu_per_event_is_unknown_when_no_event_was_measured():
     assert reading.per_event_us(_reading(process=2.0), 0) == dict.fromkeys(PARTS)
 
 
+def test_a_part_that_could_not_be_read_has_no_cpu_per_event():
+    before = Reading({"process": 1.0, "redis": None, "broker": 1.0, "machine": 1.0})
+    after = Reading({"process": 2.0, "redis": None, "broker": 1.0, "machine": 3.0})
+    assert before.per_event_us(after, 1_000_000) == {
+        "process": 1.0,
+        "redis": None,
+        "broker": 0.0,
+        "machine": 2.0,
+    }
+
+
 def test_a_meter_sees_the_cpu_its_process_spends():
     meter = Meter(os.getpid())
     before = meter.read()
@@ -34,9 +45,12 @@ def test_a_meter_sees_the_cpu_its_process_spends():
     while time.process_time() < deadline:
         pass
     after = meter.read()
+    assert before.seconds["process"] is not None and after.seconds["process"] is not None
     spent = after.seconds["process"] - before.seconds["process"]
     assert spent >= 0.15
-    assert after.seconds["machine"] - before.seconds["machine"] >= spent * 0.9
+    machine = after.seconds["machine"], before.seconds["machine"]
+    assert machine[0] is not None and machine[1] is not None
+    assert machine[0] - machine[1] >= spent * 0.9
 
 
 def test_medians_are_taken_part_by_part_over_the_rounds():
