@@ -98,6 +98,23 @@ class Meter:
         )
 
 
+class Window:
+    """CPU per event over a timed window: opened once the process under test's workers exist,
+    closed with the outputs counted at its end.
+
+    :param pid: the process under test (`Meter`).
+    :param count_outputs: the outputs appended so far, counted just after the opening reading."""
+
+    def __init__(self, pid: int, count_outputs: Callable[[], int]) -> None:
+        self._meter = Meter(pid)
+        self._start = self._meter.read()
+        self._outputs = count_outputs()
+
+    def close(self, outputs: int) -> dict[str, float | None]:
+        """µs of CPU per event of each part since the opening, over the outputs since then."""
+        return self._start.per_event_us(self._meter.read(), outputs - self._outputs)
+
+
 def medians(runs: list[dict[str, Any]]) -> dict[str, float | None]:
     """Each part's median µs of CPU per event over the runs (`None` if any run lacks it)."""
     found: dict[str, float | None] = {}

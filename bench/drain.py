@@ -45,8 +45,8 @@ def _window(
     t0 = infra.wait_assigned(ports, spec.partitions, procs, "partition assignment")
     done0 = offsets.total(outputs)
     samples: list[tuple[float, int]] = [(t0, done0)]
-    meter = cpu.Meter(procs[0].popen.pid)  # its workers exist once they hold partitions
-    cpu0, cpu_done0 = meter.read(), offsets.total(outputs)
+    # Its workers exist once they hold partitions.
+    cpu_window = cpu.Window(procs[0].popen.pid, lambda: offsets.total(outputs))
 
     def finished() -> bool:
         n = offsets.total(outputs)
@@ -54,8 +54,8 @@ def _window(
         return n >= spec.events
 
     t_done = infra.wait_until(finished, spec.timeout, "all outputs", interval=0.05, procs=procs)
-    cpu1 = meter.read()
     produced = samples[-1][1]
+    cpu_us_per_event = cpu_window.close(produced)
     input_end = offsets.end_offsets([spec.input_topic])
 
     def committed() -> bool:
@@ -72,7 +72,7 @@ def _window(
         "startup_seconds": t0 - spawned_at,
         "commit_after_seconds": t_committed - t_done,
         "eps_incl_commit": rate(measured, t_committed - t0),
-        "cpu_us_per_event": cpu0.per_event_us(cpu1, produced - cpu_done0),
+        "cpu_us_per_event": cpu_us_per_event,
         "timeline": [(round(t - t0, 3), n) for t, n in samples[:: max(1, len(samples) // 200)]],
     }
 

@@ -257,8 +257,7 @@ def run_round(spec: DrainSpec, peer: PeerEnv, tag: str = "quix") -> dict[str, An
         )
         done0 = offsets.total(outputs)
         samples: list[tuple[float, int]] = [(t0, done0)]
-        meter = cpu.Meter(proc.popen.pid)
-        cpu0, cpu_done0 = meter.read(), offsets.total(outputs)
+        cpu_window = cpu.Window(proc.popen.pid, lambda: offsets.total(outputs))
 
         def finished() -> bool:
             n = offsets.total(outputs)
@@ -266,7 +265,7 @@ def run_round(spec: DrainSpec, peer: PeerEnv, tag: str = "quix") -> dict[str, An
             return n >= spec.events
 
         t_done = infra.wait_until(finished, spec.timeout, "all outputs", 0.05, [proc])
-        cpu1 = meter.read()
+        cpu_us_per_event = cpu_window.close(samples[-1][1])
         input_end = offsets.end_offsets([spec.input_topic])
         t_committed = infra.wait_until(
             lambda: offsets.committed(group, spec.input_topic) == input_end,
@@ -294,7 +293,7 @@ def run_round(spec: DrainSpec, peer: PeerEnv, tag: str = "quix") -> dict[str, An
         "startup_seconds": t0 - spawned_at,
         "commit_after_seconds": t_committed - t_done,
         "eps_incl_commit": rate(measured, t_committed - t0),
-        "cpu_us_per_event": cpu0.per_event_us(cpu1, samples[-1][1] - cpu_done0),
+        "cpu_us_per_event": cpu_us_per_event,
         **after_first_output(samples, spec.events),
         "outputs_by_topic": {role: by_topic[getattr(topics, role)] for role in OUTPUT_ROLES},
         "timeline": [(round(t - t0, 3), n) for t, n in samples[:: max(1, len(samples) // 200)]],

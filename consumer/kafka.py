@@ -23,8 +23,8 @@ from consumer.config import Settings, kafka_overrides
 TRANSACTION_TIMEOUT_MS = 10_000
 
 
-# fetch.queue.backoff.ms: as long as the broker may hold a fetch (fetch.wait.max.ms 20).
-FETCH_QUEUE_BACKOFF_MS = 20
+FETCH_WAIT_MAX_MS = 20
+FETCH_QUEUE_BACKOFF_MS = FETCH_WAIT_MAX_MS  # as long as the broker may hold a fetch
 
 
 def common_config(bootstrap: str) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def consumer_config(settings: Settings, **callbacks: Any) -> dict[str, Any]:
         # Eager protocol: a rebalance revokes everything, so revoke = flush + commit + forget.
         "partition.assignment.strategy": "roundrobin",
         "session.timeout.ms": 15000,
-        "fetch.wait.max.ms": 20,
+        "fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
         "fetch.min.bytes": 1,
         # Once the local queue holds queued.min.messages (100k) librdkafka postpones the next
         # fetch by this much. Its default, a second, leaves a consumer that drains the queue
