@@ -1,8 +1,10 @@
 """Paired in-process comparison of this tree against another git revision.
 
-`python -m bench.compare REV [--measure predict|normalise_predict|one_event|pipeline] [--rounds 3]
-[--against REV2]` (predict: from normalised fields, as the service calls it; normalise_predict: from
-raw fields; one_event: a batch of one; pipeline: `Pipeline.process` without the Redis round trip).
+`python -m bench.compare REV [--measure predict|normalise_predict|one_event|pipeline|drain]
+[--rounds 3] [--against REV2] [--events N]` (predict: from normalised fields, as the service calls
+it; normalise_predict: from raw fields; one_event: a batch of one; pipeline: `Pipeline.process`
+without the Redis round trip; drain: each tree's service process draining the same preloaded
+topic, as the bench's drain step runs it, beside this tree's passthrough in every round).
 `--against REV2` measures REV2 in place of this tree: how the gain of one past change is
 reproduced, e.g. the commit that brought in a compiled module against its parent.
 
@@ -10,7 +12,8 @@ Machines drift by more than the changes worth measuring, so each round runs the 
 in a fresh interpreter for REV (a temporary git worktree) and for this tree, back to back, and the
 medians are compared: one ratio from one run. All use this tree's model artifact (MODEL_DIR) and
 the same bench-style events (`loadgen.replay.generate_events`, seed 7). Revisions from before
-the runtime package (`inference/`) are measured through their own layout.
+the runtime package (`inference/`) are measured through their own layout. A drain needs the local
+broker and Redis, and a revision whose service reads this tree's environment and artifact.
 """
 
 import argparse
@@ -20,11 +23,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from bench import infra
+from bench import drain, infra
 from consumer.config import Settings
 
 ROOT = infra.ROOT
+# Input partitions of a drain, as the bench's drain step uses.
+_PARTITIONS = 6
 
 # Runs with `sys.argv[1]` (a source tree) first on the path; prints the median µs per event.
 _MEASURE = r"""
@@ -114,12 +120,49 @@ def _build_extensions(tree: Path) -> None:
         _python(build, tree, f"building {tree}'s extensions")
 
 
+def _drain(labels: list[str], trees: list[Path], rounds: int, events: int) -> dict[str, Any]:
+    """Per tree: events/s, process CPU µs per event and the ratio to the passthrough of the same
+    round, over `rounds` rounds on one preloaded topic (bench events, 10 % duplicates, seed 7;
+    each run its own group and dedup key), the trees and the passthrough alternated."""
+    from loadgen.replay import generate_events
+    from training.data import load
+
+    settings = Settings()
+    stack = infra.Stack(
+        settings.kafka_bootstrap_servers, settings.redis_url, settings.model_dir.resolve()
+    )
+    run = infra.run_id()
+    examples = load(infra.dataset()).examples
+    values = [
+        dict(e, id=f"c-{i}")
+        for i, e in enumerate(generate_events(examples, events, 0.1, 7, f"c{run}"))
+    ]
+    topics = infra.make_topics(stack.bootstrap, f"bench-compare-{run}", _PARTITIONS)
+    results: dict[str, Any] = {k: {"eps": [], "process_us": [], "ratio": []} for k in labels}
+    try:
+        infra.preload(stack.bootstrap, topics.input, values)
+        spec = drain.DrainSpec(
+            stack, topics.input, events, _PARTITIONS, ROOT / ".bench" / "logs" / run
+        )
+        for _ in range(rounds):
+            passthrough = drain.run_passthrough(spec)["eps"]
+            for i, (label, tree) in enumerate(zip(labels, trees, strict=True)):
+                service = drain.run_service(spec, tag=f"service{i}", tree=tree)
+                results[label]["eps"].append(round(service["eps"], 1))
+                results[label]["process_us"].append(service["cpu_us_per_event"]["process"])
+                results[label]["ratio"].append(round(service["eps"] / passthrough, 4))
+    finally:
+        infra.delete_topics(stack.bootstrap, {topics.input, *topics.outputs()})
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__)
     parser.add_argument("rev", help="git revision to compare against")
-    measures = ("predict", "normalise_predict", "one_event", "pipeline")
+    measures = ("predict", "normalise_predict", "one_event", "pipeline", "drain")
     parser.add_argument("--measure", choices=measures, default="pipeline")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--events", type=int, default=200_000, help="events per drain")
     parser.add_argument("--against", help="a revision to measure in place of this tree")
     args = parser.parse_args(argv)
     model_dir = str(Settings().model_dir.resolve())
@@ -139,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
                 trees.append(path)
             for tree in trees:  # this tree's compiled modules may predate its .pyx files
                 _build_extensions(tree)
+            if args.measure == "drain":
+                drains = _drain([args.rev, name], trees, args.rounds, args.events)
+                return _report_drain(args.rev, name, args.rounds, drains)
             results: dict[str, list[float]] = {args.rev: [], name: []}
             for _ in range(args.rounds):
                 for label, tree in zip((args.rev, name), trees, strict=True):
@@ -155,6 +201,21 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.rev} {before:.2f}, {name} {after:.2f}, ratio {before / after:.2f}x"
     )
     print(json.dumps(results))
+    return 0
+
+
+def _report_drain(before: str, after: str, rounds: int, drains: dict[str, Any]) -> int:
+    medians = {
+        label: {k: statistics.median(v) for k, v in runs.items()} for label, runs in drains.items()
+    }
+    b, a = medians[before], medians[after]
+    print(
+        f"drain (median of {rounds} rounds each): events/s {before} {b['eps']:,.0f}, "
+        f"{after} {a['eps']:,.0f} ({a['eps'] / b['eps']:.2f}x); process CPU µs per event "
+        f"{b['process_us']:.2f}, {a['process_us']:.2f} ({b['process_us'] / a['process_us']:.2f}x"
+        f" less); service / passthrough {b['ratio']:.3f}, {a['ratio']:.3f}"
+    )
+    print(json.dumps(drains))
     return 0
 
 

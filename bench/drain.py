@@ -94,10 +94,13 @@ def _finished(
     return result
 
 
-def run_service(spec: DrainSpec, workers: int = 1, tag: str = "service") -> dict[str, Any]:
+def run_service(
+    spec: DrainSpec, workers: int = 1, tag: str = "service", tree: Path = infra.ROOT
+) -> dict[str, Any]:
+    """The service (`workers` processes, from source tree `tree`) draining the spec's input."""
     topics, group, port, env = _prepare(spec, tag, workers)
     spawned_at = time.monotonic()
-    proc = infra.spawn(tag, infra.service_argv(workers), env, spec.log_dir)
+    proc = infra.spawn(tag, infra.service_argv(workers), env, spec.log_dir, tree)
     try:
         result = _window(
             spec,

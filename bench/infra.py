@@ -229,14 +229,20 @@ class Proc:
         return ""
 
 
-def spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Proc:
+def spawn(
+    name: str, argv: list[str], env: dict[str, str], log_dir: Path, tree: Path = ROOT
+) -> Proc:
+    """`python argv...` with `env` on top of ours, run from source tree `tree` (this one, or
+    another revision's checkout, which then comes first on its path)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
+    if tree != ROOT:
+        env = {**env, "PYTHONPATH": str(tree)}
     with log_path.open("wb") as log:
         popen = subprocess.Popen(
             [sys.executable, *argv],
             env={**os.environ, **env},
-            cwd=ROOT,
+            cwd=tree,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
