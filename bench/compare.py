@@ -121,7 +121,8 @@ def _build_extensions(tree: Path) -> None:
 
 
 def _drain(labels: list[str], trees: list[Path], rounds: int, events: int) -> dict[str, Any]:
-    """Per tree: events/s, process CPU µs per event and the ratio to the passthrough of the same
+    """Per tree: events/s, CPU µs per event of the process and of Redis (None if Redis is not
+    local), and the ratio to the passthrough of the same
     round, over `rounds` rounds on one preloaded topic (bench events, 10 % duplicates, seed 7;
     each run its own group and dedup key): per round the passthrough, then the trees' services,
     in turn first."""
@@ -139,7 +140,9 @@ def _drain(labels: list[str], trees: list[Path], rounds: int, events: int) -> di
         for i, e in enumerate(generate_events(examples, events, 0.1, 7, f"c{run}"))
     ]
     topics = infra.make_topics(stack.bootstrap, f"bench-compare-{run}", _PARTITIONS)
-    results: dict[str, Any] = {k: {"eps": [], "process_us": [], "ratio": []} for k in labels}
+    results: dict[str, Any] = {
+        k: {"eps": [], "process_us": [], "redis_us": [], "ratio": []} for k in labels
+    }
     try:
         infra.preload(stack.bootstrap, topics.input, values)
         spec = drain.DrainSpec(
@@ -153,6 +156,7 @@ def _drain(labels: list[str], trees: list[Path], rounds: int, events: int) -> di
                 service = drain.run_service(spec, tag=f"service{i}", tree=tree)
                 results[label]["eps"].append(round(service["eps"], 1))
                 results[label]["process_us"].append(service["cpu_us_per_event"]["process"])
+                results[label]["redis_us"].append(service["cpu_us_per_event"]["redis"])
                 results[label]["ratio"].append(round(service["eps"] / passthrough, 4))
     finally:
         infra.delete_topics(stack.bootstrap, {topics.input, *topics.outputs()})
@@ -207,16 +211,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _known_median(values: list[float | None]) -> float | None:
+    """The median, or None when any run could not read the value (a part not on this machine)."""
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known and len(known) == len(values) else None
+
+
+def _us(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.2f}"
+
+
 def _report_drain(before: str, after: str, rounds: int, drains: dict[str, Any]) -> int:
-    medians = {
-        label: {k: statistics.median(v) for k, v in runs.items()} for label, runs in drains.items()
-    }
-    b, a = medians[before], medians[after]
+    b, a = (
+        {k: statistics.median(drains[t][k]) for k in ("eps", "process_us", "ratio")}
+        for t in (before, after)
+    )
+    redis_b, redis_a = (_known_median(drains[t]["redis_us"]) for t in (before, after))
     print(
         f"drain (median of {rounds} rounds each): events/s {before} {b['eps']:,.0f}, "
         f"{after} {a['eps']:,.0f} ({a['eps'] / b['eps']:.2f}x); process CPU µs per event "
         f"{b['process_us']:.2f}, {a['process_us']:.2f} ({b['process_us'] / a['process_us']:.2f}x"
-        f" less); service / passthrough {b['ratio']:.3f}, {a['ratio']:.3f}"
+        f" less); Redis CPU µs per event {_us(redis_b)}, {_us(redis_a)}; "
+        f"service / passthrough {b['ratio']:.3f}, {a['ratio']:.3f}"
     )
     print(json.dumps(drains))
     return 0
