@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import drain, infra
+from bench import cpu, drain, infra
 from consumer.config import Settings
 
 ROOT = infra.ROOT
@@ -121,11 +121,10 @@ def _build_extensions(tree: Path) -> None:
 
 
 def _drain(labels: list[str], trees: list[Path], rounds: int, events: int) -> dict[str, Any]:
-    """Per tree: events/s, CPU µs per event of the process and of Redis (None if Redis is not
-    local), and the ratio to the passthrough of the same
-    round, over `rounds` rounds on one preloaded topic (bench events, 10 % duplicates, seed 7;
-    each run its own group and dedup key): per round the passthrough, then the trees' services,
-    in turn first."""
+    """Per tree and round: events/s, the ratio to that round's passthrough, and CPU µs per event
+    of each part (`bench.cpu`). One preloaded topic (bench events, 10 % duplicates, seed 7), each
+    run with its own group and dedup key; per round the passthrough, then the trees' services,
+    taking turns at going first."""
     from loadgen.replay import generate_events
     from training.data import load
 
@@ -140,9 +139,8 @@ def _drain(labels: list[str], trees: list[Path], rounds: int, events: int) -> di
         for i, e in enumerate(generate_events(examples, events, 0.1, 7, f"c{run}"))
     ]
     topics = infra.make_topics(stack.bootstrap, f"bench-compare-{run}", _PARTITIONS)
-    results: dict[str, Any] = {
-        k: {"eps": [], "process_us": [], "redis_us": [], "ratio": []} for k in labels
-    }
+    parts = ("eps", "ratio", "cpu_us_per_event")
+    results: dict[str, Any] = {label: {part: [] for part in parts} for label in labels}
     try:
         infra.preload(stack.bootstrap, topics.input, values)
         spec = drain.DrainSpec(
@@ -150,14 +148,13 @@ def _drain(labels: list[str], trees: list[Path], rounds: int, events: int) -> di
         )
         runs = list(enumerate(zip(labels, trees, strict=True)))
         for round_ in range(rounds):
-            passthrough = drain.run_passthrough(spec)["eps"]
+            passthrough = drain.run_passthrough(spec, tag=f"passthrough-r{round_}")["eps"]
             # Each tree goes first in every other round: neither always finds the caches warm.
             for i, (label, tree) in runs if round_ % 2 == 0 else runs[::-1]:
-                service = drain.run_service(spec, tag=f"service{i}", tree=tree)
+                service = drain.run_service(spec, tag=f"service{i}-r{round_}", tree=tree)
                 results[label]["eps"].append(round(service["eps"], 1))
-                results[label]["process_us"].append(service["cpu_us_per_event"]["process"])
-                results[label]["redis_us"].append(service["cpu_us_per_event"]["redis"])
                 results[label]["ratio"].append(round(service["eps"] / passthrough, 4))
+                results[label]["cpu_us_per_event"].append(service["cpu_us_per_event"])
     finally:
         infra.delete_topics(stack.bootstrap, {topics.input, *topics.outputs()})
     return results
@@ -211,27 +208,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _known_median(values: list[float | None]) -> float | None:
-    """The median, or None when any run could not read the value (a part not on this machine)."""
-    known = [v for v in values if v is not None]
-    return statistics.median(known) if known and len(known) == len(values) else None
-
-
 def _us(value: float | None) -> str:
     return "unknown" if value is None else f"{value:.2f}"
 
 
 def _report_drain(before: str, after: str, rounds: int, drains: dict[str, Any]) -> int:
-    b, a = (
-        {k: statistics.median(drains[t][k]) for k in ("eps", "process_us", "ratio")}
+    b, a = ({k: statistics.median(drains[t][k]) for k in ("eps", "ratio")} for t in (before, after))
+    cpu_b, cpu_a = (
+        cpu.medians([{"cpu_us_per_event": c} for c in drains[t]["cpu_us_per_event"]])
         for t in (before, after)
     )
-    redis_b, redis_a = (_known_median(drains[t]["redis_us"]) for t in (before, after))
     print(
         f"drain (median of {rounds} rounds each): events/s {before} {b['eps']:,.0f}, "
         f"{after} {a['eps']:,.0f} ({a['eps'] / b['eps']:.2f}x); process CPU µs per event "
-        f"{b['process_us']:.2f}, {a['process_us']:.2f} ({b['process_us'] / a['process_us']:.2f}x"
-        f" less); Redis CPU µs per event {_us(redis_b)}, {_us(redis_a)}; "
+        f"{_us(cpu_b['process'])}, {_us(cpu_a['process'])}; Redis CPU µs per event "
+        f"{_us(cpu_b['redis'])}, {_us(cpu_a['redis'])}; "
         f"service / passthrough {b['ratio']:.3f}, {a['ratio']:.3f}"
     )
     print(json.dumps(drains))

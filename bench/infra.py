@@ -233,11 +233,13 @@ def spawn(
     name: str, argv: list[str], env: dict[str, str], log_dir: Path, tree: Path = ROOT
 ) -> Proc:
     """`python argv...` with `env` on top of ours, run from source tree `tree` (this one, or
-    another revision's checkout, which then comes first on its path)."""
+    another revision's checkout). The tree is also put first on PYTHONPATH: the working directory
+    alone is left off the path where PYTHONSAFEPATH is set."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     if tree != ROOT:
-        env = {**env, "PYTHONPATH": str(tree)}
+        inherited = env.get("PYTHONPATH", os.environ.get("PYTHONPATH"))
+        env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(tree), inherited]))}
     with log_path.open("wb") as log:
         popen = subprocess.Popen(
             [sys.executable, *argv],

@@ -70,10 +70,13 @@ FIELD_SEPARATOR = b"\xfe"
 # (see `claim`). "Process" writes this record's claim into the current bucket unless it is already
 # there: a new fingerprint, this record's claim found only in the previous bucket (copied forward,
 # so a late replay keeps its claim alive), or a bare-id claim of the same id (rewritten with the
-# position). A duplicate writes nothing, so duplicates do not extend the original's lifetime.
-# Most fingerprints are new, so the claim is tried first (HSETNX) and the previous bucket read only
-# after it succeeds, a claim found there of another record taking it back (HDEL): a new
-# fingerprint costs a write and one read instead of two reads and a write.
+# position). A duplicate leaves nothing written, so duplicates do not extend the original's
+# lifetime. Most fingerprints are new, so the claim is tried first (HSETNX) and the previous bucket
+# read only after it succeeds, a claim found there of another record taking it back (HDEL): a new
+# fingerprint costs a write and a read instead of two reads and a write; a repeat found in the
+# current bucket costs a read more (two commands), one found in the previous bucket a write more.
+# Every call now writes, so a Redis out of memory under `noeviction` also refuses a batch of only
+# repeats (it refused any batch holding a new fingerprint already); the outage guard retries it.
 _CHECK_AND_SET = """
 local expire_at = tonumber(ARGV[1])
 local out = {}

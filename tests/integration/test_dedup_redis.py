@@ -5,6 +5,8 @@ import uuid
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from consumer.dedup import Deduplicator, claim, shard_of
 
@@ -116,9 +118,9 @@ def test_a_legacy_claim_read_by_its_id_is_pinned_to_that_position(dedup, client)
 
 
 def test_a_legacy_claim_in_the_previous_bucket_is_read_and_carried_forward(dedup, client, clock):
-    _, previous = dedup.shard_keys(shard_of("a", dedup.shard_digits))
-    client.hset(previous, "a", "1")
-    clock.now += DAY
+    today, _ = dedup.shard_keys(shard_of("a", dedup.shard_digits))
+    client.hset(today, "a", "1")
+    clock.now += DAY  # today's bucket is now the previous one
     assert dedup.check(["a", "b"], ["1", "2"], at(0, 1)) == [None, None]
     current, _ = dedup.shard_keys(shard_of("a", dedup.shard_digits))
     assert client.hget(current, "a") == claim("1", "content.raw:0:0")
@@ -201,3 +203,78 @@ def test_one_round_trip_per_batch(dedup, client):
     dedup.check([f"fp{i}" for i in range(500)], [str(i) for i in range(500)], at(*range(500)))
     after = client.info("commandstats")["cmdstat_evalsha"]["calls"]
     assert after - before == 1
+
+
+def test_a_legacy_claim_of_another_id_in_the_previous_bucket_makes_a_duplicate_and_stays_there(
+    dedup, client, clock
+):
+    today, _ = dedup.shard_keys(shard_of("a", dedup.shard_digits))
+    client.hset(today, "a", "1")
+    clock.now += DAY  # today's bucket is now the previous one
+    assert dedup.check(["a"], ["2"], at(0)) == ["1"]
+    current, previous = dedup.shard_keys(shard_of("a", dedup.shard_digits))
+    assert client.hget(current, "a") is None
+    assert client.hget(previous, "a") == b"1"
+
+
+class Reference:
+    """The documented semantics of the check, as plain Python: per bucket a dict of claims."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[int, dict[str, bytes]] = {}
+
+    def check(self, bucket: int, events: list[tuple[str, str, str]]) -> list[str | None]:
+        current = self.buckets.setdefault(bucket, {})
+        previous = self.buckets.get(bucket - 1, {})
+        verdicts: list[str | None] = []
+        for fp, event_id, position in events:
+            mine = claim(event_id, position)
+            seen = current.get(fp, previous.get(fp))
+            verdict = None
+            if seen is not None and seen != mine:
+                claimant = seen.split(b"\xff", 1)[0].decode()
+                bare_claim_of_mine = b"\xff" not in seen and claimant == event_id
+                verdict = None if bare_claim_of_mine else claimant
+            if verdict is None:
+                current[fp] = mine
+            verdicts.append(verdict)
+        return verdicts
+
+
+_FPS, _IDS = ("a1", "a2", "b1"), ("x", "y", "z")
+_EVENT = st.tuples(st.sampled_from(_FPS), st.sampled_from(_IDS), st.sampled_from(("0", "1")))
+_STEP = st.one_of(
+    st.tuples(st.just("check"), st.lists(_EVENT, min_size=1, max_size=4)),
+    st.tuples(st.just("next day"), st.just(None)),
+    st.tuples(st.just("legacy claim"), st.tuples(st.sampled_from(_FPS), st.sampled_from(_IDS))),
+)
+
+
+@pytest.mark.parametrize("shard_digits", [None, 1], ids=["single-hash", "sharded"])
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(steps=st.lists(_STEP, min_size=1, max_size=8))
+def test_verdicts_and_stored_claims_follow_the_documented_semantics(client, shard_digits, steps):
+    clock = Clock(int(time.time()) // DAY * DAY + 10)
+    dedup = Deduplicator(
+        client, f"test:{uuid.uuid4().hex}", DAY, clock=clock, shard_digits=shard_digits
+    )
+    reference, day = Reference(), 0
+    for kind, arg in steps:
+        if kind == "next day":
+            clock.now += DAY
+            day += 1
+        elif kind == "legacy claim":
+            fp, event_id = arg
+            client.hset(dedup.shard_keys(shard_of(fp, dedup.shard_digits))[0], fp, event_id)
+            reference.buckets.setdefault(day, {})[fp] = event_id.encode()
+        else:
+            fps, ids, positions = (list(column) for column in zip(*arg, strict=True))
+            positions = [f"content.raw:0:{p}" for p in positions]
+            expected = reference.check(day, list(zip(fps, ids, positions, strict=True)))
+            assert dedup.check(fps, ids, positions) == expected
+        for fp in _FPS:
+            keys = dedup.shard_keys(shard_of(fp, dedup.shard_digits))
+            stored = [client.hget(key, fp) for key in keys]
+            modelled = [reference.buckets.get(day - i, {}).get(fp) for i in (0, 1)]
+            assert stored == modelled

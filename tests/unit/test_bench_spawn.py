@@ -2,22 +2,40 @@
 
 from pathlib import Path
 
+import pytest
+
 from bench import infra
 
 
-def test_a_service_spawned_from_another_tree_runs_that_trees_package(tmp_path: Path) -> None:
-    tree = tmp_path / "tree"
+def _other_consumer(tree: Path) -> None:
     (tree / "consumer").mkdir(parents=True)
     (tree / "consumer" / "__init__.py").write_text("")
     (tree / "consumer" / "__main__.py").write_text("print('consumer of the other tree')\n")
-    proc = infra.spawn("probe", infra.service_argv(1), {}, tmp_path / "logs", tree)
-    assert proc.popen.wait(60) == 0
-    assert proc.log_path.read_text().strip() == "consumer of the other tree"
 
 
-def test_a_process_spawned_from_another_tree_imports_from_it_first(tmp_path: Path) -> None:
-    (tmp_path / "codec_probe.py").write_text("WHERE = 'other tree'\n")
-    argv = ["-c", "import codec_probe, os; print(codec_probe.WHERE, os.getcwd())"]
-    proc = infra.spawn("probe", argv, {}, tmp_path / "logs", tmp_path)
-    assert proc.popen.wait(60) == 0
-    assert proc.log_path.read_text().split() == ["other", "tree", str(tmp_path)]
+def _output(proc: infra.Proc) -> str:
+    try:
+        assert proc.popen.wait(60) == 0
+    finally:
+        proc.stop()
+    return proc.log_path.read_text().strip()
+
+
+def test_a_service_spawned_from_another_tree_runs_that_trees_package(tmp_path: Path) -> None:
+    _other_consumer(tmp_path / "tree")
+    proc = infra.spawn("probe", infra.service_argv(1), {}, tmp_path / "logs", tmp_path / "tree")
+    assert _output(proc) == "consumer of the other tree"
+
+
+def test_the_other_tree_comes_first_even_where_the_working_directory_is_off_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONSAFEPATH", "1")
+    _other_consumer(tmp_path / "tree")
+    proc = infra.spawn("probe", infra.service_argv(1), {}, tmp_path / "logs", tmp_path / "tree")
+    assert _output(proc) == "consumer of the other tree"
+
+
+def test_a_process_spawned_from_another_tree_runs_in_it(tmp_path: Path) -> None:
+    proc = infra.spawn("probe", ["-c", "import os; print(os.getcwd())"], {}, tmp_path, tmp_path)
+    assert _output(proc) == str(tmp_path)
