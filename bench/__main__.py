@@ -55,7 +55,7 @@ class Config:
     memory_fingerprints: int
     rounds: int
     steps: tuple[str, ...] = STEPS
-    seed: int = 7
+    seed: int = infra.SEED
     run_id: str = field(default_factory=infra.run_id)
 
     @property
@@ -82,8 +82,8 @@ class Config:
             batch=1000,
             drain_events=args.events or (20_000 if quick else 200_000),
             scale_events=args.events or (20_000 if quick else 200_000),
-            partitions=6,
-            duplicate_share=0.1,
+            partitions=infra.PARTITIONS,
+            duplicate_share=infra.DUPLICATE_SHARE,
             rates=rates,
             rate_seconds=args.rate_seconds or (4.0 if quick else 15.0),
             warmup_seconds=0.5,
@@ -158,13 +158,6 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def _cpu_ratio(service_us: float | None, passthrough_us: float | None) -> float | None:
-    if service_us is None or passthrough_us is None:
-        return None
-    value = ratio(passthrough_us, service_us)
-    return None if value is None else round(value, 4)
-
-
 def _drain_events(cfg: Config, ctx: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(e, id=f"d-{i}") for i, e in enumerate(ctx["events"][: cfg.drain_events])]
 
@@ -189,6 +182,7 @@ def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
     service_eps = _median([r["eps"] for r in services])
     passthrough_eps = _median([r["eps"] for r in passthroughs])
     service_cpu, passthrough_cpu = cpu.medians(services), cpu.medians(passthroughs)
+    ratio_by_cpu = ratio(passthrough_cpu["process"], service_cpu["process"])
     rep["drain"] = {
         "events": cfg.drain_events,
         "partitions": cfg.partitions,
@@ -206,7 +200,7 @@ def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
         # µs of CPU per event, medians over the rounds, and the drain ratio were each process
         # given a core of its own: the passthrough's CPU per event over the service's.
         "cpu_us_per_event": {"service": service_cpu, "passthrough": passthrough_cpu},
-        "ratio_by_cpu": _cpu_ratio(service_cpu["process"], passthrough_cpu["process"]),
+        "ratio_by_cpu": None if ratio_by_cpu is None else round(ratio_by_cpu, 4),
         "preload_seconds": round(preload_seconds, 3),
         "timing": (drain.__doc__ or "").split("\n\n")[1].replace("\n", " "),
         "service_runs": services,

@@ -29,8 +29,6 @@ from bench import cpu, drain, infra
 from consumer.config import Settings
 
 ROOT = infra.ROOT
-# Input partitions of a drain, as the bench's drain step uses.
-_PARTITIONS = 6
 
 # Runs with `sys.argv[1]` (a source tree) first on the path; prints the median µs per event.
 _MEASURE = r"""
@@ -121,10 +119,10 @@ def _build_extensions(tree: Path) -> None:
 
 
 def _drain(labels: list[str], trees: list[Path], rounds: int, events: int) -> dict[str, Any]:
-    """Per tree and round: events/s, the ratio to that round's passthrough, and CPU µs per event
-    of each part (`bench.cpu`). One preloaded topic (bench events, 10 % duplicates, seed 7), each
-    run with its own group and dedup key; per round the passthrough, then the trees' services,
-    taking turns at going first."""
+    """Per tree, one record per round: events/s, the ratio to that round's passthrough, and CPU
+    µs per event of each part (`bench.cpu`). One preloaded topic of bench events, each run with
+    its own group and dedup key; per round the passthrough, then the trees' services, taking
+    turns at going first."""
     from loadgen.replay import generate_events
     from training.data import load
 
@@ -134,17 +132,14 @@ def _drain(labels: list[str], trees: list[Path], rounds: int, events: int) -> di
     )
     run = infra.run_id()
     examples = load(infra.dataset()).examples
-    values = [
-        dict(e, id=f"c-{i}")
-        for i, e in enumerate(generate_events(examples, events, 0.1, 7, f"c{run}"))
-    ]
-    topics = infra.make_topics(stack.bootstrap, f"bench-compare-{run}", _PARTITIONS)
-    parts = ("eps", "ratio", "cpu_us_per_event")
-    results: dict[str, Any] = {label: {part: [] for part in parts} for label in labels}
+    generated = generate_events(examples, events, infra.DUPLICATE_SHARE, infra.SEED, f"c{run}")
+    values = [dict(e, id=f"c-{i}") for i, e in enumerate(generated)]
+    topics = infra.make_topics(stack.bootstrap, f"bench-compare-{run}", infra.PARTITIONS)
+    results: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
     try:
         infra.preload(stack.bootstrap, topics.input, values)
         spec = drain.DrainSpec(
-            stack, topics.input, events, _PARTITIONS, ROOT / ".bench" / "logs" / run
+            stack, topics.input, events, infra.PARTITIONS, ROOT / ".bench" / "logs" / run
         )
         runs = list(enumerate(zip(labels, trees, strict=True)))
         for round_ in range(rounds):
@@ -152,9 +147,13 @@ def _drain(labels: list[str], trees: list[Path], rounds: int, events: int) -> di
             # Each tree goes first in every other round: neither always finds the caches warm.
             for i, (label, tree) in runs if round_ % 2 == 0 else runs[::-1]:
                 service = drain.run_service(spec, tag=f"service{i}-r{round_}", tree=tree)
-                results[label]["eps"].append(round(service["eps"], 1))
-                results[label]["ratio"].append(round(service["eps"] / passthrough, 4))
-                results[label]["cpu_us_per_event"].append(service["cpu_us_per_event"])
+                results[label].append(
+                    {
+                        "eps": round(service["eps"], 1),
+                        "ratio": round(service["eps"] / passthrough, 4),
+                        "cpu_us_per_event": service["cpu_us_per_event"],
+                    }
+                )
     finally:
         infra.delete_topics(stack.bootstrap, {topics.input, *topics.outputs()})
     return results
@@ -212,12 +211,14 @@ def _us(value: float | None) -> str:
     return "unknown" if value is None else f"{value:.2f}"
 
 
-def _report_drain(before: str, after: str, rounds: int, drains: dict[str, Any]) -> int:
-    b, a = ({k: statistics.median(drains[t][k]) for k in ("eps", "ratio")} for t in (before, after))
-    cpu_b, cpu_a = (
-        cpu.medians([{"cpu_us_per_event": c} for c in drains[t]["cpu_us_per_event"]])
+def _report_drain(
+    before: str, after: str, rounds: int, drains: dict[str, list[dict[str, Any]]]
+) -> int:
+    b, a = (
+        {k: statistics.median(r[k] for r in drains[t]) for k in ("eps", "ratio")}
         for t in (before, after)
     )
+    cpu_b, cpu_a = (cpu.medians(drains[t]) for t in (before, after))
     print(
         f"drain (median of {rounds} rounds each): events/s {before} {b['eps']:,.0f}, "
         f"{after} {a['eps']:,.0f} ({a['eps'] / b['eps']:.2f}x); process CPU µs per event "

@@ -29,6 +29,12 @@ from schemas.topics import DEFAULT_TOPICS, Topics
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The bench's input: its partition count, and the events generated for it (loadgen.replay): the
+# share of content duplicates and the generator's seed.
+PARTITIONS = 6
+DUPLICATE_SHARE = 0.1
+SEED = 7
+
 
 class BenchError(RuntimeError):
     """A benchmark step could not complete (service died, timeout, lost events)."""

@@ -37,5 +37,8 @@ def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else 0.0
 
 
-def ratio(numerator: float, denominator: float) -> float | None:
-    return numerator / denominator if denominator else None
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """numerator / denominator; None when either is unknown or the denominator is 0."""
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator

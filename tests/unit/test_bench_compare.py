@@ -5,26 +5,25 @@ import pytest
 from bench import compare
 
 
-def _cpu(process: float, redis: float | None) -> dict[str, float | None]:
-    return {"process": process, "redis": redis, "broker": 1.0, "machine": 20.0}
+def _rounds(
+    eps: list[float], ratios: list[float], process: list[float], redis: list[float | None]
+) -> list[dict]:
+    return [
+        {
+            "eps": e,
+            "ratio": r,
+            "cpu_us_per_event": {"process": p, "redis": rd, "broker": 1.0, "machine": 20.0},
+        }
+        for e, r, p, rd in zip(eps, ratios, process, redis, strict=True)
+    ]
 
 
-def _runs(process: list[float], redis: list[float | None]) -> list[dict[str, float | None]]:
-    return [_cpu(p, r) for p, r in zip(process, redis, strict=True)]
-
-
-def _drains(redis_before: list[float | None]) -> dict[str, dict[str, list]]:
+def _drains(redis_before: list[float | None]) -> dict[str, list[dict]]:
     return {
-        "REV": {
-            "eps": [40.0, 50.0, 45.0],
-            "ratio": [0.1, 0.12, 0.11],
-            "cpu_us_per_event": _runs([24.0, 20.0, 22.0], redis_before),
-        },
-        "this tree": {
-            "eps": [90.0, 100.0, 80.0],
-            "ratio": [0.22, 0.25, 0.2],
-            "cpu_us_per_event": _runs([11.0, 10.0, 12.0], [3.0, 3.2, 3.1]),
-        },
+        "REV": _rounds([40.0, 50.0, 45.0], [0.1, 0.12, 0.11], [24.0, 20.0, 22.0], redis_before),
+        "this tree": _rounds(
+            [90.0, 100.0, 80.0], [0.22, 0.25, 0.2], [11.0, 10.0, 12.0], [3.0, 3.2, 3.1]
+        ),
     }
 
 
