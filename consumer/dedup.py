@@ -27,13 +27,18 @@ A batch costs:
   whose arguments are four per shard (its count, and its fingerprints, ids and positions, each
   packed into one argument), written before the caller's model call and its reply read after it,
   on the caller's thread (`start`);
-* Redis Cluster: one EVALSHA per shard touched (every key of a call must share a slot), queued in
-  one cluster pipeline, which writes each node's calls before reading any reply: one round trip
-  per primary, all primaries in parallel, on a thread of the deduplicator's own while the caller
-  classifies. MOVED/ASK and failovers are retried by redis-py's
-  cluster client; whatever it gives up on is raised as `redis.RedisError`, so the caller retries
-  the whole batch. That is safe: the script only claims a fingerprint for its own record, and a
-  claim found for the same record (id and position) is "process it".
+* Redis Cluster: one EVALSHA per shard touched (every key of a call must share a slot). Each
+  primary's calls, as the cluster client's slot map places the shards, are written to it in one
+  go before the caller's model call and read after it, as on a single Redis: one round trip per
+  primary, all primaries in parallel, and no per-command work of redis-py's cluster pipeline
+  (which cost the caller's thread about 20 µs per call). Should any call not land where that map
+  said (MOVED, ASK, TRYAGAIN: a resharding; a connection error, READONLY or CLUSTERDOWN: a
+  failover) or find no script (NOSCRIPT: a restarted or promoted node), the whole batch is checked
+  again through redis-py's cluster pipeline, which follows redirections, refreshes its slot map,
+  loads the script and retries; whatever it gives up on is raised as `redis.RedisError`, so the
+  caller retries the whole batch. Checking a batch again is safe: the script only claims a
+  fingerprint for its own record, and a claim found for the same record (id and position) is
+  "process it".
 
 Each script call is atomic, and a fingerprint's shard is a function of the fingerprint, so two
 instances racing on the same fingerprint are serialised by Redis: exactly one wins.
@@ -43,11 +48,19 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
-from redis.cluster import RedisCluster
-from redis.exceptions import NoScriptError
+from hiredis import pack_command
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    NoScriptError,
+    ReadOnlyError,
+    RedisClusterException,
+    TryAgainError,
+)
 
 # Hex digits of the fingerprint that name its shard on a cluster: 2 -> 256 shards, enough to
 # spread evenly over tens of primaries. Changing it re-keys the store: claims made under the old
@@ -158,6 +171,18 @@ return 0
 
 RedisClient = redis.Redis | RedisCluster
 
+# Replies that have the batch checked again through the cluster client (see the module docstring):
+# a call that did not land where the slot map said, or a node without the script.
+_RETRY_VIA_CLUSTER_CLIENT = (
+    AskError,  # and MovedError
+    TryAgainError,
+    ReadOnlyError,
+    ClusterDownError,
+    NoScriptError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+)
+
 
 def shard_of(fingerprint: str, digits: int = SHARD_DIGITS) -> str:
     """The shard of a fingerprint: its first `digits` characters. Fingerprints are hex digests
@@ -228,6 +253,73 @@ def _verdicts(reply: bytes | str, count: int) -> list[str | None]:
     return [p.decode() if p else None for p in parts]
 
 
+def _give_back(sent: list[tuple[redis.Redis, Any, list[str]]], *, close: bool) -> None:
+    """Return the connections of per-node calls to their pools; `close`: closed first, so no
+    reply left unread is ever read as another command's."""
+    for node, conn, _ in sent:
+        if close:
+            conn.disconnect()
+        node.connection_pool.release(conn)
+
+
+def _read_replies(sent: list[tuple[redis.Redis, Any, list[str]]]) -> dict[str, Any]:
+    """Every per-node call's reply by shard, or the exception reading it raised, each node's
+    connection back in its pool in step: after an error reply the node's other replies are still
+    read; after a failed read its connection is closed and the rest of its calls get that error."""
+    replies: dict[str, Any] = {}
+    for k, (node, conn, shards) in enumerate(sent):
+        failed: Exception | None = None
+        for shard in shards:
+            if failed is None:
+                try:
+                    replies[shard] = conn.read_response()
+                    continue
+                except redis.ResponseError as exc:  # an error reply: still in step
+                    replies[shard] = exc
+                    continue
+                except Exception as exc:
+                    conn.disconnect()
+                    failed = exc
+                except BaseException:
+                    _give_back(sent[k:], close=True)
+                    raise
+            replies[shard] = failed
+        node.connection_pool.release(conn)
+    return replies
+
+
+class _Batch(NamedTuple):
+    """A batch's check on a cluster, as either way of sending it needs it."""
+
+    groups: dict[str, list[int]]
+    fingerprints: Sequence[str]
+    ids: Sequence[str]
+    positions: Sequence[str]
+    bucket: int
+    expire_at: int
+
+    def args(self, shard: str) -> list[bytes | int]:
+        """A shard group's script arguments."""
+        return [
+            self.expire_at,
+            *_group_args(self.groups[shard], self.fingerprints, self.ids, self.positions),
+        ]
+
+    def evalsha(self, sha: str, keys: tuple[str, str], shard: str) -> bytes:
+        """A shard group's EVALSHA as the bytes sent, packed by hiredis in C (redis-py's own
+        packing, argument by argument in Python, cost more than the rest of the check)."""
+        command = ("EVALSHA", sha, len(keys), *keys, *self.args(shard))
+        return pack_command(command)  # type: ignore[arg-type]  # its stub types a 1-tuple
+
+    def in_order(self, replies: dict[str, Any]) -> list[str | None]:
+        """Each event's verdict, from each shard group's reply."""
+        ordered: list[str | None] = [None] * len(self.fingerprints)
+        for shard, indices in self.groups.items():
+            for i, verdict in zip(indices, _verdicts(replies[shard], len(indices)), strict=True):
+                ordered[i] = verdict
+        return ordered
+
+
 class Deduplicator:
     """Claims fingerprints for input records (event id and input position) in Redis, in
     `16 ** shard_digits` hashes per bucket.
@@ -264,6 +356,9 @@ class Deduplicator:
         self._script = client.register_script(_CHECK_AND_SET)
         self._release = client.register_script(_RELEASE)
         self._pool: ThreadPoolExecutor | None = None  # a cluster's checks run on it (`start`)
+        # A cluster: the primary serving each shard's slot, as the client's slot map last gave
+        # it; None: read the map again.
+        self._shard_nodes: dict[str, ClusterNode] | None = None
 
     @property
     def shard_digits(self) -> int:
@@ -327,24 +422,13 @@ class Deduplicator:
             return lambda: _verdicts(reply(), count)
         groups = group_by_shard(fingerprints, self._shard_digits)
         if self._cluster:
-            calls = [
-                (
-                    self.shard_keys(shard, bucket),
-                    [expire_at, *_group_args(indices, fingerprints, ids, positions)],
-                )
-                for shard, indices in groups.items()
-            ]
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dedup")
-            replies = self._pool.submit(self._run_per_shard, calls).result
-            return lambda: _in_order(
-                [
-                    v
-                    for r, indices in zip(replies(), groups.values(), strict=True)
-                    for v in _verdicts(r, len(indices))
-                ],
-                groups,
-            )
+            batch = _Batch(groups, fingerprints, ids, positions, bucket, expire_at)
+            plan = self._plan(groups)
+            if plan is None:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dedup")
+                return self._pool.submit(self._check_via_cluster_client, batch).result
+            return self._send_per_node(batch, plan)
         keys = []
         args: list[bytes | int] = [expire_at]
         for shard, indices in groups.items():
@@ -419,6 +503,82 @@ class Deduplicator:
             return self._script(keys=keys, args=args)
 
         return reply
+
+    def _plan(self, groups: dict[str, list[int]]) -> dict[ClusterNode, list[str]] | None:
+        """The batch's shards by the primary serving each one's slot, per the cluster client's
+        slot map; None while that map has no primary for some slot (not read yet, a slot
+        uncovered): the batch then goes through the cluster client, which reads it."""
+        nodes = self._shard_nodes
+        if nodes is None:
+            client = self._client
+            assert isinstance(client, RedisCluster)
+            try:
+                nodes = {
+                    shard: client.nodes_manager.get_node_from_slot(
+                        client.keyslot(self.shard_keys(shard, 0)[0])
+                    )
+                    for shard in self.shards
+                }
+            except RedisClusterException:
+                return None
+            self._shard_nodes = nodes
+        plan: dict[ClusterNode, list[str]] = {}
+        for shard in groups:
+            plan.setdefault(nodes[shard], []).append(shard)
+        return plan
+
+    def _send_per_node(
+        self, batch: _Batch, plan: dict[ClusterNode, list[str]]
+    ) -> Callable[[], list[str | None]]:
+        """Each primary's EVALSHAs, one per shard `plan` puts there, written now in one go on a
+        connection of that node's pool; the call returned reads every reply and gives the
+        batch's verdicts, or checks the batch again through the cluster client (module
+        docstring)."""
+        client = self._client
+        assert isinstance(client, RedisCluster)
+        sha = self._script.sha
+        sent: list[tuple[redis.Redis, Any, list[str]]] = []
+        try:
+            for node, shards in plan.items():
+                node_client = client.get_redis_connection(node)
+                conn = node_client.connection_pool.get_connection()
+                sent.append((node_client, conn, shards))
+                conn.send_packed_command(
+                    [
+                        b"".join(
+                            batch.evalsha(sha, self.shard_keys(shard, batch.bucket), shard)
+                            for shard in shards
+                        )
+                    ]
+                )
+        except (redis.ConnectionError, redis.TimeoutError):
+            _give_back(sent, close=True)
+            self._shard_nodes = None
+            return partial(self._check_via_cluster_client, batch)
+        except BaseException:
+            _give_back(sent, close=True)
+            raise
+
+        def verdicts() -> list[str | None]:
+            replies = _read_replies(sent)
+            if any(isinstance(r, _RETRY_VIA_CLUSTER_CLIENT) for r in replies.values()):
+                if not all(isinstance(r, NoScriptError | bytes | str) for r in replies.values()):
+                    self._shard_nodes = None  # the slot map changed: read it again
+                return self._check_via_cluster_client(batch)
+            for reply in replies.values():
+                if isinstance(reply, Exception):
+                    raise reply
+            return batch.in_order(replies)
+
+        return verdicts
+
+    def _check_via_cluster_client(self, batch: _Batch) -> list[str | None]:
+        """The batch's verdicts from one EVALSHA per shard group through the cluster client."""
+        shards = list(batch.groups)
+        replies = self._run_per_shard(
+            [(self.shard_keys(shard, batch.bucket), batch.args(shard)) for shard in shards]
+        )
+        return batch.in_order(dict(zip(shards, replies, strict=True)))
 
     def _run_per_shard(
         self, calls: list[tuple[tuple[str, str], list[bytes | int]]]

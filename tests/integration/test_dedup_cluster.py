@@ -170,6 +170,54 @@ def test_script_missing_on_the_nodes_is_loaded_again(client, key):
     assert dedup.check(fps, new, at(range(100, 200))) == [str(i) for i in range(100)]
 
 
+def test_batch_goes_to_the_primaries_without_the_cluster_pipeline(client, key, monkeypatch):
+    dedup = Deduplicator(client, key, HOUR)
+    fps = fingerprints(500, "direct")
+    dedup.check(fps, [str(i) for i in range(500)], at(range(500)))  # reads the slot map
+    pipelines: list[object] = []
+    make_pipeline = client.pipeline
+    monkeypatch.setattr(
+        client, "pipeline", lambda *a, **kw: pipelines.append(1) or make_pipeline(*a, **kw)
+    )
+    again = dedup.check(fps, [f"again-{i}" for i in range(500)], at(range(500, 1000)))
+    assert again == [str(i) for i in range(500)]
+    assert pipelines == []
+
+
+def test_stale_slot_map_still_gives_right_verdicts_and_is_read_again(redis_cluster, client, key):
+    """Calls sent where the deduplicator's copy of the slot map wrongly says (MOVED) are checked
+    again through the cluster client, and the next batch reads the map again."""
+    dedup = Deduplicator(client, key, HOUR)
+    fps = fingerprints(500, "stale")
+    claimed = [f"first-{i}" for i in range(500)]
+    dedup.check(fps, claimed, at(range(500)))
+    one_primary = client.get_primaries()[0]
+    dedup._shard_nodes = dict.fromkeys(dedup.shards, one_primary)  # every shard "on" one node
+    assert dedup.check(fps, [f"again-{i}" for i in range(500)], at(range(500, 1000))) == claimed
+    assert dedup._shard_nodes is None
+    assert dedup.check(fps, [f"last-{i}" for i in range(500)], at(range(1000, 1500))) == claimed
+    assert len(set((dedup._shard_nodes or {}).values())) == 3
+
+
+def test_error_reply_on_one_primary_is_raised_and_the_next_batch_is_answered(
+    redis_cluster, client, key
+):
+    """A primary out of memory refuses its calls: the batch raises (the service pauses and
+    retries it), and every connection stays in step for the batches after it."""
+    dedup = Deduplicator(client, key, HOUR)
+    fps = fingerprints(500, "oom")
+    victim = nodes(redis_cluster, "master")[0]
+    limit = victim.config_get("maxmemory")["maxmemory"]
+    victim.config_set("maxmemory", "1")
+    try:
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            dedup.check(fps, [str(i) for i in range(500)], at(range(500)))
+    finally:
+        victim.config_set("maxmemory", limit)
+        victim.close()
+    assert dedup.check(fps, [str(i) for i in range(500)], at(range(500))) == [None] * 500
+
+
 def test_resharding_gives_errors_or_right_verdicts_never_wrong_ones(redis_cluster, client, key):
     """Slots move between primaries (MOVED/ASK, keys migrating) while batches run."""
     dedup = Deduplicator(client, key, HOUR)
