@@ -30,8 +30,8 @@ A batch costs:
 * Redis Cluster: one EVALSHA per shard touched (every key of a call must share a slot). Each
   primary's calls, as the cluster client's slot map places the shards, are written to it in one
   go before the caller's model call and read after it, as on a single Redis: one round trip per
-  primary, all primaries in parallel, and no per-command work of redis-py's cluster pipeline
-  (which cost the caller's thread about 20 µs per call). Should any call not land where that map
+  primary, all primaries in parallel, without the Python work per call of redis-py's cluster
+  pipeline (docs/performance.md). Should any call not land where that map
   said (MOVED, ASK, TRYAGAIN: a resharding; a connection error, READONLY or CLUSTERDOWN: a
   failover) or find no script (NOSCRIPT: a restarted or promoted node), the whole batch is checked
   again through redis-py's cluster pipeline, which follows redirections, refreshes its slot map,
