@@ -46,7 +46,6 @@ instances racing on the same fingerprint are serialised by Redis: exactly one wi
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -313,11 +312,12 @@ class _Batch(NamedTuple):
 
     def in_order(self, replies: dict[str, Any]) -> list[str | None]:
         """Each event's verdict, from each shard group's reply."""
-        ordered: list[str | None] = [None] * len(self.fingerprints)
-        for shard, indices in self.groups.items():
-            for i, verdict in zip(indices, _verdicts(replies[shard], len(indices)), strict=True):
-                ordered[i] = verdict
-        return ordered
+        grouped = [
+            verdict
+            for shard, indices in self.groups.items()
+            for verdict in _verdicts(replies[shard], len(indices))
+        ]
+        return _in_order(grouped, self.groups)
 
 
 class Deduplicator:
@@ -355,7 +355,6 @@ class Deduplicator:
         # e.g. on a replica promoted after a failover or a node added by a resharding).
         self._script = client.register_script(_CHECK_AND_SET)
         self._release = client.register_script(_RELEASE)
-        self._pool: ThreadPoolExecutor | None = None  # a cluster's checks run on it (`start`)
         # A cluster: the primary serving each shard's slot, as the client's slot map last gave
         # it; None: read the map again.
         self._shard_nodes: dict[str, ClusterNode] | None = None
@@ -425,9 +424,7 @@ class Deduplicator:
             batch = _Batch(groups, fingerprints, ids, positions, bucket, expire_at)
             plan = self._plan(groups)
             if plan is None:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dedup")
-                return self._pool.submit(self._check_via_cluster_client, batch).result
+                return partial(self._check_via_cluster_client, batch)
             return self._send_per_node(batch, plan)
         keys = []
         args: list[bytes | int] = [expire_at]
@@ -562,8 +559,7 @@ class Deduplicator:
         def verdicts() -> list[str | None]:
             replies = _read_replies(sent)
             if any(isinstance(r, _RETRY_VIA_CLUSTER_CLIENT) for r in replies.values()):
-                if not all(isinstance(r, NoScriptError | bytes | str) for r in replies.values()):
-                    self._shard_nodes = None  # the slot map changed: read it again
+                self._shard_nodes = None  # read the slot map again for the next batch
                 return self._check_via_cluster_client(batch)
             for reply in replies.values():
                 if isinstance(reply, Exception):
