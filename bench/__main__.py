@@ -169,11 +169,13 @@ def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
     preload_seconds = infra.preload(cfg.bootstrap, topics.input, events)
     services: list[dict[str, Any]] = []
     passthroughs: list[dict[str, Any]] = []
+    floors: list[dict[str, Any]] = []
     try:
         spec = _spec(cfg, ctx)
-        for _ in range(cfg.rounds):  # alternated, so drift in machine load hits both alike
+        for _ in range(cfg.rounds):  # alternated, so drift in machine load hits all alike
             services.append(drain.run_service(spec))
             passthroughs.append(drain.run_passthrough(spec))
+            floors.append(drain.run_passthrough(spec, "floor", "bench.floor"))
     finally:
         # Every topic the step made: leaked ones load the broker of every later run. The peer
         # step drains the same input next and deletes it.
@@ -181,6 +183,7 @@ def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
         infra.delete_topics(cfg.bootstrap, {topics.input, *topics.outputs()} - set(kept))
     service_eps = _median([r["eps"] for r in services])
     passthrough_eps = _median([r["eps"] for r in passthroughs])
+    floor_eps = _median([r["eps"] for r in floors])
     service_cpu, passthrough_cpu = cpu.medians(services), cpu.medians(passthroughs)
     ratio_by_cpu = ratio(passthrough_cpu["process"], service_cpu["process"])
     rep["drain"] = {
@@ -196,15 +199,25 @@ def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
         ],
         "service_eps_per_round": [round(r["eps"], 1) for r in services],
         "passthrough_eps_per_round": [round(r["eps"], 1) for r in passthroughs],
+        # The floor (`bench.floor`): the passthrough plus only the job's mandated calls.
+        "floor_eps": round(floor_eps, 1),
+        "floor_ratio": round(ratio(floor_eps, passthrough_eps) or 0.0, 4),
+        "service_over_floor": round(ratio(service_eps, floor_eps) or 0.0, 4),
+        "floor_eps_per_round": [round(r["eps"], 1) for r in floors],
         "service_eps_incl_commit": round(_median([r["eps_incl_commit"] for r in services]), 1),
         # µs of CPU per event, medians over the rounds, and the drain ratio were each process
         # given a core of its own: the passthrough's CPU per event over the service's.
-        "cpu_us_per_event": {"service": service_cpu, "passthrough": passthrough_cpu},
+        "cpu_us_per_event": {
+            "service": service_cpu,
+            "passthrough": passthrough_cpu,
+            "floor": cpu.medians(floors),
+        },
         "ratio_by_cpu": None if ratio_by_cpu is None else round(ratio_by_cpu, 4),
         "preload_seconds": round(preload_seconds, 3),
         "timing": (drain.__doc__ or "").split("\n\n")[1].replace("\n", " "),
         "service_runs": services,
         "passthrough_runs": passthroughs,
+        "floor_runs": floors,
     }
 
 

@@ -119,11 +119,15 @@ def run_service(
     return _finished(result, proc, code, tag, workers)
 
 
-def run_passthrough(spec: DrainSpec, tag: str = "passthrough") -> dict[str, Any]:
+def run_passthrough(
+    spec: DrainSpec, tag: str = "passthrough", module: str = "bench.passthrough"
+) -> dict[str, Any]:
+    """The passthrough draining the spec's input (or, with `module` "bench.floor", the floor:
+    the passthrough plus the job's mandated calls), its records to one output topic."""
     topics, group, port, env = _prepare(spec, tag, 1)
     env["BENCH_PASSTHROUGH_OUTPUT"] = topics.tagged
     spawned_at = time.monotonic()
-    proc = infra.spawn(tag, ["-m", "bench.passthrough"], env, spec.log_dir)
+    proc = infra.spawn(tag, ["-m", module], env, spec.log_dir)
     try:
         result = _window(spec, [proc], [port], [topics.tagged], group, spawned_at)
     finally:

@@ -6,6 +6,9 @@ topic BENCH_PASSTHROUGH_OUTPUT). It consumes with `consumer_config` and the serv
 `consume_batch`, produces every record unchanged with `producer_config`, and stores a batch's
 offsets only after all of its outputs are delivered (the same `DeliveryTracker`), exactly like the
 service. It serves the same `/healthz` (with `assigned_partitions`) on METRICS_PORT.
+
+`run` takes the work to do on each batch before its records are produced: none here, the calls
+no implementation of the job can skip in `bench.floor`.
 """
 
 import logging
@@ -13,8 +16,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from prometheus_client import CollectorRegistry
 
 from consumer.config import Settings
@@ -26,7 +30,14 @@ from consumer.service import consume_batch
 log = logging.getLogger("bench.passthrough")
 
 
-def run(settings: Settings, output_topic: str) -> int:
+def run(
+    settings: Settings,
+    output_topic: str,
+    work: Callable[[list[Message]], object] | None = None,
+) -> int:
+    """Consume → (work) → produce every record unchanged, until SIGTERM or SIGINT.
+
+    :param work: called with each batch's records before they are produced."""
     consumer = Consumer(consumer_config(settings, logger=log))
     producer = Producer(producer_config(settings, logger=log))
     tracker = DeliveryTracker()
@@ -102,6 +113,8 @@ def run(settings: Settings, output_topic: str) -> int:
                 # for its error events).
                 assert topic is not None and partition is not None and offset is not None
                 next_offsets[(topic, partition)] = offset + 1
+            if work is not None:
+                work(records)
             batch = Batch(next_offsets, [], pending=len(records))
             tracker.add(batch)
             for record in records:

@@ -238,6 +238,12 @@ def markdown(report: dict[str, Any]) -> str:
             ["drain: service / passthrough", drain.get("ratio")],
             ["drain: passthrough / service, process CPU per event", drain.get("ratio_by_cpu")],
         ]
+        if drain.get("floor_eps") is not None:
+            rows += [
+                ["drain: floor (passthrough + the job's mandated calls)", drain["floor_eps"]],
+                ["drain: floor / passthrough", drain.get("floor_ratio")],
+                ["drain: service / floor", drain.get("service_over_floor")],
+            ]
     peer = report.get("peer") or {}
     if peer.get("peer_eps") is not None:
         rows += [
@@ -285,7 +291,8 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def cpu_table(report: dict[str, Any]) -> list[str]:
-    """µs of CPU per event by part: the drain step's service and passthrough, and the peer."""
+    """µs of CPU per event by part: the drain step's service, passthrough and floor, and the
+    peer."""
     by_run = dict((report.get("drain") or {}).get("cpu_us_per_event") or {})
     peer = (report.get("peer") or {}).get("cpu_us_per_event")
     if peer:

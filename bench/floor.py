@@ -1,0 +1,87 @@
+"""The floor: the passthrough plus only the calls no implementation of this job can skip.
+
+`python -m bench.floor` runs `bench.passthrough`'s loop (same client settings, offsets stored
+after delivery, records produced unchanged) and does, per batch, what any tagger that keeps the
+product's dedup store and model must do, through the service's own implementations of it:
+
+- read each record's JSON (orjson, no validation);
+- normalise and fingerprint the batch (`inference.text.normalised_batch`: the content duplicates
+  are found by, and the model reads, the normalised text);
+- one dedup request for the batch on Redis (`consumer.dedup.Deduplicator`), sent before the model
+  call and read after it, as the service does;
+- one model answer per event (the artifact's classifier, on the normalised buffer).
+
+Nothing else: no schema validation, no output record built, no routing, no metrics. So its
+events/s bound what the service can reach on the same machine: the service / floor ratio is how
+much of the remaining gap is the service's own, and floor / passthrough what the job's mandated
+calls cost on their own. Configured like the service (MODEL_DIR, REDIS_URL, REDIS_MODE,
+DEDUP_KEY, ...); the output topic is BENCH_PASSTHROUGH_OUTPUT.
+"""
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import cast
+
+import orjson
+from confluent_kafka import Message
+
+from bench.passthrough import run
+from consumer.config import Settings
+from consumer.dedup import Deduplicator
+from consumer.pipeline import Record, SplitDedup
+from consumer.redis_client import connect
+from inference.artifact import load_artifact
+from inference.classifier import Classifier
+from inference.text import normalised_batch
+
+# What one batch's work returns: the dedup verdicts and the model's answers.
+Outcome = tuple[list[str | None], object]
+
+
+def mandated_work(
+    classifier: Classifier, dedup: SplitDedup
+) -> Callable[[Sequence[Record]], Outcome]:
+    """The per-batch work of the floor.
+
+    :param classifier: answers the batch from its normalised buffer.
+    :param dedup: checked once per batch, its reply read after the model call."""
+    loads = orjson.loads
+    predict = classifier.predict_normalised_utf8
+
+    def work(records: Sequence[Record]) -> Outcome:
+        events = [loads(cast(bytes, record.value())) for record in records]
+        buffer, fingerprints = normalised_batch(
+            [(e["title"], e["description"], e.get("url")) for e in events]
+        )
+        ids = [str(e["id"]) for e in events]
+        positions = [f"{r.topic()}:{r.partition()}:{r.offset()}" for r in records]
+        verdicts_of = dedup.start(fingerprints, ids, positions)
+        answers = predict(buffer, len(fingerprints))
+        return verdicts_of(), answers
+
+    return work
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    settings = Settings()
+    classifier = load_artifact(settings.model_dir).classifier
+    client = connect(settings.redis_url, settings.redis_mode, settings.redis_timeout_seconds)
+    dedup = Deduplicator(
+        client,
+        settings.dedup_key,
+        settings.dedup_retention_seconds,
+        shard_digits=settings.dedup_shard_digits,
+    )
+    work = mandated_work(classifier, dedup)
+
+    def batch(messages: list[Message]) -> Outcome:
+        return work(cast(list[Record], messages))
+
+    return run(settings, os.environ["BENCH_PASSTHROUGH_OUTPUT"], batch)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
