@@ -172,7 +172,7 @@ def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
     floors: list[dict[str, Any]] = []
     try:
         spec = _spec(cfg, ctx)
-        for _ in range(cfg.rounds):  # alternated, so drift in machine load hits all alike
+        for _ in range(cfg.rounds):  # alternated, so drift in machine load hits all three
             services.append(drain.run_service(spec))
             passthroughs.append(drain.run_passthrough(spec))
             floors.append(drain.run_passthrough(spec, "floor", "bench.floor"))
@@ -204,6 +204,14 @@ def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
         "floor_ratio": round(ratio(floor_eps, passthrough_eps) or 0.0, 4),
         "service_over_floor": round(ratio(service_eps, floor_eps) or 0.0, 4),
         "floor_eps_per_round": [round(r["eps"], 1) for r in floors],
+        "floor_ratio_per_round": [
+            round(ratio(f["eps"], p["eps"]) or 0.0, 4)
+            for f, p in zip(floors, passthroughs, strict=True)
+        ],
+        "service_over_floor_per_round": [
+            round(ratio(s["eps"], f["eps"]) or 0.0, 4)
+            for s, f in zip(services, floors, strict=True)
+        ],
         "service_eps_incl_commit": round(_median([r["eps_incl_commit"] for r in services]), 1),
         # µs of CPU per event, medians over the rounds, and the drain ratio were each process
         # given a core of its own: the passthrough's CPU per event over the service's.

@@ -2,9 +2,10 @@
 
 `python -m bench.floor` runs `bench.passthrough`'s loop (same client settings, offsets stored
 after delivery, records produced unchanged) and does, per batch, what any tagger that keeps the
-product's dedup store and model must do, through the service's own implementations of it:
+product's dedup store and model must do, the last three through the service's own
+implementations:
 
-- read each record's JSON (orjson, no validation);
+- read each record's JSON (orjson, without the service's validation);
 - normalise and fingerprint the batch (`inference.text.normalised_batch`: the content duplicates
   are found by, and the model reads, the normalised text);
 - one dedup request for the batch on Redis (`consumer.dedup.Deduplicator`), sent before the model
@@ -22,6 +23,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import cast
 
 import orjson
@@ -34,10 +36,12 @@ from consumer.pipeline import Record, SplitDedup
 from consumer.redis_client import connect
 from inference.artifact import load_artifact
 from inference.classifier import Classifier
-from inference.text import normalised_batch
+from inference.text import normalised_batch, normalised_pairs
 
 # What one batch's work returns: the dedup verdicts and the model's answers.
 Outcome = tuple[list[str | None], object]
+
+_ID = itemgetter("id")
 
 
 def mandated_work(
@@ -47,18 +51,20 @@ def mandated_work(
 
     :param classifier: answers the batch from its normalised buffer.
     :param dedup: checked once per batch, its reply read after the model call."""
-    loads = orjson.loads
     predict = classifier.predict_normalised_utf8
 
     def work(records: Sequence[Record]) -> Outcome:
-        events = [loads(cast(bytes, record.value())) for record in records]
+        events = list(map(orjson.loads, cast(list[bytes], [r.value() for r in records])))
+        # The url is optional, and unvalidated JSON has no default for it.
         buffer, fingerprints = normalised_batch(
             [(e["title"], e["description"], e.get("url")) for e in events]
         )
-        ids = [str(e["id"]) for e in events]
+        ids = list(map(str, map(_ID, events)))
         positions = [f"{r.topic()}:{r.partition()}:{r.offset()}" for r in records]
         verdicts_of = dedup.start(fingerprints, ids, positions)
         answers = predict(buffer, len(fingerprints))
+        if answers is None:  # a batch too small for the batch pass, as the service answers it
+            answers = classifier.predict_normalised(normalised_pairs(buffer, len(fingerprints)))
         return verdicts_of(), answers
 
     return work
