@@ -158,6 +158,11 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
+def _ratios_per_round(runs: list[dict[str, Any]], against: list[dict[str, Any]]) -> list[float]:
+    """Each round's events/s of `runs` over those of `against` in the same round."""
+    return [round(ratio(r["eps"], a["eps"]) or 0.0, 4) for r, a in zip(runs, against, strict=True)]
+
+
 def _drain_events(cfg: Config, ctx: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(e, id=f"d-{i}") for i, e in enumerate(ctx["events"][: cfg.drain_events])]
 
@@ -193,10 +198,7 @@ def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
         "service_eps": round(service_eps, 1),
         "passthrough_eps": round(passthrough_eps, 1),
         "ratio": round(ratio(service_eps, passthrough_eps) or 0.0, 4),
-        "ratio_per_round": [
-            round(ratio(s["eps"], p["eps"]) or 0.0, 4)
-            for s, p in zip(services, passthroughs, strict=True)
-        ],
+        "ratio_per_round": _ratios_per_round(services, passthroughs),
         "service_eps_per_round": [round(r["eps"], 1) for r in services],
         "passthrough_eps_per_round": [round(r["eps"], 1) for r in passthroughs],
         # The floor (`bench.floor`): the passthrough plus only the job's mandated calls.
@@ -204,14 +206,8 @@ def step_drain(cfg: Config, ctx: dict[str, Any], rep: dict[str, Any]) -> None:
         "floor_ratio": round(ratio(floor_eps, passthrough_eps) or 0.0, 4),
         "service_over_floor": round(ratio(service_eps, floor_eps) or 0.0, 4),
         "floor_eps_per_round": [round(r["eps"], 1) for r in floors],
-        "floor_ratio_per_round": [
-            round(ratio(f["eps"], p["eps"]) or 0.0, 4)
-            for f, p in zip(floors, passthroughs, strict=True)
-        ],
-        "service_over_floor_per_round": [
-            round(ratio(s["eps"], f["eps"]) or 0.0, 4)
-            for s, f in zip(services, floors, strict=True)
-        ],
+        "floor_ratio_per_round": _ratios_per_round(floors, passthroughs),
+        "service_over_floor_per_round": _ratios_per_round(services, floors),
         "service_eps_incl_commit": round(_median([r["eps_incl_commit"] for r in services]), 1),
         # µs of CPU per event, medians over the rounds, and the drain ratio were each process
         # given a core of its own: the passthrough's CPU per event over the service's.

@@ -32,8 +32,7 @@ from confluent_kafka import Message
 from bench.passthrough import run
 from consumer.config import Settings
 from consumer.dedup import Deduplicator
-from consumer.pipeline import Record, SplitDedup
-from consumer.redis_client import connect
+from consumer.pipeline import Record, SplitDedup, record_positions
 from inference.artifact import load_artifact
 from inference.classifier import Classifier
 from inference.text import normalised_batch, normalised_pairs
@@ -60,7 +59,7 @@ def mandated_work(
             [(e["title"], e["description"], e.get("url")) for e in events]
         )
         ids = list(map(str, map(_ID, events)))
-        positions = [f"{r.topic()}:{r.partition()}:{r.offset()}" for r in records]
+        positions = record_positions(records)
         verdicts_of = dedup.start(fingerprints, ids, positions)
         answers = predict(buffer, len(fingerprints))
         if answers is None:  # a batch too small for the batch pass, as the service answers it
@@ -74,14 +73,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     settings = Settings()
     classifier = load_artifact(settings.model_dir).classifier
-    client = connect(settings.redis_url, settings.redis_mode, settings.redis_timeout_seconds)
-    dedup = Deduplicator(
-        client,
-        settings.dedup_key,
-        settings.dedup_retention_seconds,
-        shard_digits=settings.dedup_shard_digits,
-    )
-    work = mandated_work(classifier, dedup)
+    work = mandated_work(classifier, Deduplicator.from_settings(settings))
 
     def batch(messages: list[Message]) -> Outcome:
         return work(cast(list[Record], messages))

@@ -19,7 +19,6 @@ from consumer.kafka import TRANSACTION_TIMEOUT_MS, consumer_config, producer_con
 from consumer.metrics import Metrics
 from consumer.model_source import LoadedModel, ModelSource, SourceUnavailable, model_source
 from consumer.pipeline import BatchObserver, Pipeline
-from consumer.redis_client import connect
 from consumer.reload import Mailbox, ModelWatcher
 from consumer.service import FatalError, Service
 from consumer.shadow import ShadowScorer, challenger_uri
@@ -98,13 +97,7 @@ def run_worker(settings: Settings) -> int:
         )
         consumer.close()
         return 2
-    client = connect(settings.redis_url, settings.redis_mode, settings.redis_timeout_seconds)
-    dedup = Deduplicator(
-        client,
-        settings.dedup_key,
-        settings.dedup_retention_seconds,
-        shard_digits=settings.dedup_shard_digits,
-    )
+    dedup = Deduplicator.from_settings(settings)
     # Observers of every classified batch; one that depends on the serving model also goes in
     # `swap_listeners` below.
     drift = DriftMonitor(

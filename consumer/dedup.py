@@ -61,6 +61,9 @@ from redis.exceptions import (
     TryAgainError,
 )
 
+from consumer.config import Settings
+from consumer.redis_client import connect
+
 # Hex digits of the fingerprint that name its shard on a cluster: 2 -> 256 shards, enough to
 # spread evenly over tens of primaries. Changing it re-keys the store: claims made under the old
 # layout are no longer read (they expire on their own).
@@ -358,6 +361,17 @@ class Deduplicator:
         # A cluster: the primary serving each shard's slot, as the client's slot map last gave
         # it; None: read the map again.
         self._shard_nodes: dict[str, ClusterNode] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Deduplicator":
+        """The service's deduplicator, on a client for REDIS_URL and REDIS_MODE, as configured."""
+        client = connect(settings.redis_url, settings.redis_mode, settings.redis_timeout_seconds)
+        return cls(
+            client,
+            settings.dedup_key,
+            settings.dedup_retention_seconds,
+            shard_digits=settings.dedup_shard_digits,
+        )
 
     @property
     def shard_digits(self) -> int:

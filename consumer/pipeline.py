@@ -40,6 +40,12 @@ class Record(Protocol):
     def timestamp(self) -> tuple[int, int]: ...
 
 
+def record_positions(records: Sequence[Record]) -> list[str]:
+    """Each record's input position, "topic:partition:offset": what a dedup claim names besides
+    the event id, so the same record read again is told from the same content elsewhere."""
+    return [f"{r.topic()}:{r.partition()}:{r.offset()}" for r in records]
+
+
 class Dedup(Protocol):
     def check(
         self, fingerprints: Sequence[str], ids: Sequence[str], positions: Sequence[str]
@@ -209,7 +215,7 @@ class Pipeline:
             kept, events = list(compress(kept, ok)), list(compress(events, ok))
         fingerprints = normalised.fingerprints
         ids = list(map(str, map(_ID, events)))
-        positions = [f"{r.topic()}:{r.partition()}:{r.offset()}" for r in kept]
+        positions = record_positions(kept)
 
         verdicts: list[str | None] = []
         predictions: Sequence[Prediction | Exception] = []
